@@ -1,0 +1,11 @@
+"""Keras layers of Vision Transformers, written with `keras.ops` only (any Keras backend)."""
+
+from keras_vit.layers.attention import MultiHeadSelfAttention
+from keras_vit.layers.drop_path import DropPath
+from keras_vit.layers.image_normalization import ImageNormalization
+from keras_vit.layers.layer_scale import LayerScale
+from keras_vit.layers.mlp import MLP
+from keras_vit.layers.patch_encoder import PatchEncoder, resample_position_embeddings
+from keras_vit.layers.patches import Patches, extract_patches, patches_to_image
+from keras_vit.layers.transformer_block import TransformerBlock
+from keras_vit.layers.token_pooling import TokenPooling

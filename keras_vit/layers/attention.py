@@ -1,0 +1,73 @@
+"""Multi-head self-attention with one fused query/key/value projection."""
+
+import keras
+from keras import ops
+
+from keras_vit.errors import KerasViTError
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """softmax(Q K^T / sqrt(head_dim)) V over all tokens, in `num_heads` heads, then an output projection.
+
+    Q, K and V come from one Dense layer of width 3 * dim (laid out as [q | k | v], each split into heads), the
+    layout of the reference ViT checkpoints. The softmax runs in float32 whatever the compute dtype.
+
+    Args:
+        num_heads: number of attention heads; must divide the token width.
+        qkv_bias: whether the query/key/value projection has a bias.
+        attention_dropout_rate: dropout on the attention probabilities.
+        projection_dropout_rate: dropout on the output projection.
+
+    Example:
+        >>> attention = MultiHeadSelfAttention(num_heads=3)
+        >>> outputs, probabilities = attention(np.zeros((2, 197, 192)), return_attention_scores=True)
+        >>> probabilities.shape
+        TensorShape([2, 3, 197, 197])
+    """
+
+    def __init__(self, num_heads, qkv_bias=True, attention_dropout_rate=0.0, projection_dropout_rate=0.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = int(num_heads)
+        self.qkv_bias = bool(qkv_bias)
+        self.attention_dropout_rate = float(attention_dropout_rate)
+        self.projection_dropout_rate = float(projection_dropout_rate)
+        self.attention_dropout = keras.layers.Dropout(self.attention_dropout_rate, dtype=self.dtype_policy)
+        self.projection_dropout = keras.layers.Dropout(self.projection_dropout_rate, dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        if dim % self.num_heads:
+            raise KerasViTError(f"Width {dim} is not divisible by the number of heads {self.num_heads}.")
+        self.head_dim = dim // self.num_heads
+        self.qkv = keras.layers.Dense(3 * dim, use_bias=self.qkv_bias, dtype=self.dtype_policy, name="qkv")
+        self.qkv.build(input_shape)
+        self.projection = keras.layers.Dense(dim, dtype=self.dtype_policy, name="projection")
+        self.projection.build(input_shape)
+        self.built = True
+
+    def call(self, inputs, training=None, return_attention_scores=False):
+        tokens, dim = ops.shape(inputs)[1], inputs.shape[-1]
+        qkv = ops.reshape(self.qkv(inputs), (-1, tokens, 3, self.num_heads, self.head_dim))
+        query, key, value = ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), num=3, axis=0)
+        logits = ops.matmul(query * (self.head_dim ** -0.5), ops.transpose(key, (0, 1, 3, 2)))
+        probabilities = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), inputs.dtype)
+        attended = ops.matmul(self.attention_dropout(probabilities, training=training), value)
+        attended = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)), (-1, tokens, dim))
+        outputs = self.projection_dropout(self.projection(attended), training=training)
+        if return_attention_scores:
+            return outputs, probabilities
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "qkv_bias": self.qkv_bias,
+            "attention_dropout_rate": self.attention_dropout_rate,
+            "projection_dropout_rate": self.projection_dropout_rate,
+        }

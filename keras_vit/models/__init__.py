@@ -1,0 +1,5 @@
+"""Model builders, presets and the registry that builds models by name."""
+
+from keras_vit.models.presets import PRESETS
+from keras_vit.models.registry import count_parameters, create_model, list_models, preset_config
+from keras_vit.models.vit import build_vit, count_vit_parameters

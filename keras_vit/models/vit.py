@@ -1,0 +1,116 @@
+"""The Vision Transformer (Dosovitskiy et al. 2021) as a Keras functional model."""
+
+import keras
+
+from keras_vit.errors import KerasViTError
+from keras_vit.layers import ImageNormalization, PatchEncoder, Patches, TokenPooling, TransformerBlock
+from keras_vit.layers.patches import check_patch_grid
+from keras_vit.layers.token_pooling import POOLINGS
+
+
+def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed_dim=768, depth=12, num_heads=12,
+              mlp_dim=3072, pooling="token", dropout_rate=0.0, attention_dropout_rate=0.0, drop_path_rate=0.0,
+              layer_scale_init=None, qkv_bias=True, include_top=True, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+              classifier_activation=None, name="vit"):
+    """Builds a ViT classifier that takes pixels in [0, 255] and returns logits.
+
+    Layers are named so that checkpoints map onto them: `normalize`, `patches`, `patch_encoder`,
+    `embedding_dropout`, `block_0` ... `block_{depth-1}`, `norm`, `pool`, `head`.
+
+    Args:
+        image_size: int for square images, or (height, width).
+        patch_size: side of the square patches; must divide both image sides.
+        channels: channels of the input images.
+        num_classes: classes of the head.
+        embed_dim: token width.
+        depth: number of transformer blocks.
+        num_heads: attention heads; must divide `embed_dim`.
+        mlp_dim: hidden width of each block's MLP.
+        pooling: "token" (class token, then LayerNorm) or "gap" (average of the tokens, then LayerNorm).
+        dropout_rate: dropout after the embeddings, the attention projection and in the MLPs.
+        attention_dropout_rate: dropout on the attention probabilities.
+        drop_path_rate: stochastic depth of the last block; it rises linearly from 0 at the first block.
+        layer_scale_init: LayerScale start value, or None for no LayerScale.
+        qkv_bias: whether the query/key/value projections have biases.
+        include_top: with False, the model returns the pooled, normalised features instead of logits.
+        mean: per-channel mean on the [0, 1] scale, used to normalise the input inside the model.
+        std: per-channel standard deviation on the [0, 1] scale.
+        classifier_activation: activation of the head; None returns logits (in float32 under mixed precision).
+        name: model name.
+
+    Returns:
+        A `keras.Model` from (batch, height, width, channels) pixels to (batch, num_classes) logits.
+
+    Example:
+        >>> model = build_vit(image_size=32, patch_size=4, num_classes=10, embed_dim=64, depth=4, num_heads=4,
+        ...                   mlp_dim=128)
+        >>> model(np.zeros((2, 32, 32, 3))).shape
+        TensorShape([2, 10])
+    """
+    height, width = image_size_pair(image_size)
+    _validate(height, width, patch_size, embed_dim, num_heads, depth, pooling, num_classes, include_top)
+    grid = (height // patch_size, width // patch_size)
+
+    images = keras.Input((height, width, channels), name="images")
+    x = ImageNormalization(mean, std, name="normalize")(images)
+    x = Patches(patch_size, name="patches")(x)
+    x = PatchEncoder(embed_dim, grid, use_class_token=pooling == "token", name="patch_encoder")(x)
+    x = keras.layers.Dropout(dropout_rate, name="embedding_dropout")(x)
+    for index, rate in enumerate(drop_path_rates(drop_path_rate, depth)):
+        x = TransformerBlock(num_heads, mlp_dim, dropout_rate=dropout_rate,
+                             attention_dropout_rate=attention_dropout_rate, drop_path_rate=rate,
+                             layer_scale_init=layer_scale_init, qkv_bias=qkv_bias, name=f"block_{index}")(x)
+    norm = keras.layers.LayerNormalization(epsilon=1e-6, name="norm")
+    pool = TokenPooling(pooling, name="pool")
+    x = pool(norm(x)) if pooling == "token" else norm(pool(x))
+    if include_top:
+        x = keras.layers.Dense(num_classes, activation=classifier_activation, dtype="float32", name="head")(x)
+    return keras.Model(images, x, name=name)
+
+
+def count_vit_parameters(image_size=224, patch_size=16, channels=3, num_classes=1000, embed_dim=768, depth=12,
+                         mlp_dim=3072, pooling="token", layer_scale_init=None, qkv_bias=True, include_top=True,
+                         **unused_arguments):
+    """Trainable parameters of `build_vit(...)` with these arguments, counted without building the model.
+
+    Example:
+        >>> count_vit_parameters(embed_dim=192, depth=12, mlp_dim=768)
+        5717416
+    """
+    height, width = image_size_pair(image_size)
+    tokens = (height // patch_size) * (width // patch_size) + (pooling == "token")
+    dim = embed_dim
+    embedding = (patch_size * patch_size * channels + 1) * dim + tokens * dim + (pooling == "token") * dim
+    block = (4 * dim  # two LayerNorms
+             + dim * 3 * dim + qkv_bias * 3 * dim + dim * dim + dim  # attention
+             + dim * mlp_dim + mlp_dim + mlp_dim * dim + dim  # MLP
+             + (layer_scale_init is not None) * 2 * dim)
+    head = (dim + 1) * num_classes if include_top else 0
+    return embedding + depth * block + 2 * dim + head
+
+
+def drop_path_rates(drop_path_rate, depth):
+    """Stochastic-depth rate of each of `depth` blocks: linear from 0 to `drop_path_rate`."""
+    if depth == 1:
+        return [0.0]
+    return [drop_path_rate * index / (depth - 1) for index in range(depth)]
+
+
+def image_size_pair(image_size):
+    """(height, width) from an int or a pair."""
+    if isinstance(image_size, int):
+        return image_size, image_size
+    height, width = image_size
+    return int(height), int(width)
+
+
+def _validate(height, width, patch_size, embed_dim, num_heads, depth, pooling, num_classes, include_top):
+    check_patch_grid(height, width, patch_size)
+    if embed_dim % num_heads:
+        raise KerasViTError(f"Width (embed_dim) {embed_dim} is not divisible by the number of heads {num_heads}.")
+    if depth < 1:
+        raise KerasViTError(f"depth must be at least 1, got {depth}.")
+    if pooling not in POOLINGS:
+        raise KerasViTError(f"pooling must be one of {', '.join(POOLINGS)}, got '{pooling}'.")
+    if include_top and num_classes < 1:
+        raise KerasViTError(f"num_classes must be at least 1, got {num_classes}.")
