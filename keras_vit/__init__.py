@@ -3,9 +3,17 @@
 Example:
     >>> import keras_vit
     >>> model = keras_vit.create_model("vit_tiny_patch16_224", num_classes=10)
+    >>> result = keras_vit.train("vit_nano_patch2_32", dataset="digits", epochs=5)
 """
 
-from keras_vit import layers
-from keras_vit.errors import KerasViTError
-from keras_vit.models import build_vit, count_parameters, create_model, list_models, preset_config
-from keras_vit.version import __version__
+import os
+
+# Keep TensorFlow's C++ info and warning lines out of progress bars, unless the user chose a level.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from keras_vit import data, layers, models, training, viz  # noqa: E402
+from keras_vit.data import load_dataset  # noqa: E402
+from keras_vit.errors import KerasViTError  # noqa: E402
+from keras_vit.models import build_vit, count_parameters, create_model, list_models, preset_config  # noqa: E402
+from keras_vit.training import train  # noqa: E402
+from keras_vit.version import __version__  # noqa: E402

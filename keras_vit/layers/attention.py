@@ -60,8 +60,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             return outputs, probabilities
         return outputs
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
+    def compute_output_spec(self, inputs, training=None, return_attention_scores=False):
+        outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+        if not return_attention_scores:
+            return outputs
+        batch, tokens = inputs.shape[0], inputs.shape[1]
+        return outputs, keras.KerasTensor((batch, self.num_heads, tokens, tokens), dtype=self.compute_dtype)
 
     def get_config(self):
         return {

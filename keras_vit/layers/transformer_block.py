@@ -74,8 +74,9 @@ class TransformerBlock(keras.layers.Layer):
     def _scale(layer_scale, branch):
         return branch if layer_scale is None else layer_scale(branch)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
+    def compute_output_spec(self, inputs, training=None, return_attention_scores=False):
+        # Same shapes as the attention layer: tokens in, tokens (and attention probabilities) out.
+        return self.attention.compute_output_spec(inputs, return_attention_scores=return_attention_scores)
 
     def get_config(self):
         return {

@@ -22,7 +22,7 @@ def list_models(pattern="*"):
     return sorted(name for name in PRESETS if fnmatch.fnmatch(name, pattern))
 
 
-def preset_config(name, **overrides):
+def preset_config(name, /, **overrides):
     """The builder arguments of preset `name` with `overrides` applied (a new dict, with its "architecture").
 
     Overriding `channels` alone adapts per-channel normalisation constants of another length to their mean, so an
@@ -52,7 +52,7 @@ def preset_config(name, **overrides):
     return config
 
 
-def create_model(name, **overrides):
+def create_model(name, /, **overrides):
     """Builds the model of preset `name`, with any builder argument overridden.
 
     Args:
@@ -77,7 +77,7 @@ def create_model(name, **overrides):
     return builder(**config)
 
 
-def count_parameters(name, **overrides):
+def count_parameters(name, /, **overrides):
     """Trainable parameters of preset `name` (with overrides), counted without building it.
 
     Example:

@@ -1,0 +1,95 @@
+"""The `keras-vit` command: parses arguments and calls the library. No logic of its own."""
+
+import argparse
+import inspect
+import sys
+
+from keras_vit.errors import KerasViTError
+
+
+def main(argv=None):
+    """Entry point of the `keras-vit` console script; returns the exit status."""
+    parser = _parser()
+    arguments = vars(parser.parse_args(argv))
+    command = arguments.pop("command")
+    try:
+        return command(**arguments) or 0
+    except KerasViTError as error:
+        print(f"keras-vit: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("keras-vit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into a command that stopped reading, e.g. `| head`
+        sys.stderr.close()
+        return 0
+
+
+def _train(**arguments):
+    from keras_vit.training import train
+
+    result = train(**arguments)
+    correct = round(result.test_accuracy * result.test_size)
+    print(f"Saved {result.model_path}, {result.history_path} and {result.curves_path}")
+    print(f"Test accuracy: {100 * result.test_accuracy:.2f}% ({correct}/{result.test_size} test images)")
+
+
+def _models(pattern):
+    from keras_vit.models import PRESETS, count_parameters, list_models
+
+    names = list_models(pattern)
+    if not names:
+        raise KerasViTError(f"No model matches '{pattern}'.")
+    header = f"{'model':<28} {'parameters':>13} {'image':>7} {'patch':>5} {'pooling':>7} {'classes':>7}"
+    print(header)
+    print("-" * len(header))
+    for name in names:
+        preset = PRESETS[name]
+        print(f"{name:<28} {count_parameters(name):>13,} {preset['image_size']:>7} {preset['patch_size']:>5} "
+              f"{preset['pooling']:>7} {preset['num_classes']:>7}")
+
+
+def _parser():
+    from keras_vit.training.trainer import train
+
+    defaults = {name: parameter.default for name, parameter in inspect.signature(train).parameters.items()}
+    parser = argparse.ArgumentParser(prog="keras-vit", description="Vision Transformers for Keras 3.")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    train_parser = commands.add_parser(
+        "train", help="train a model and report its test accuracy",
+        description="Train a preset on a dataset (default: the embedded digits), evaluate it on the held-out test "
+                    "split, and save model.keras, history.csv and training_curves.png in the output folder.")
+    train_parser.set_defaults(command=_train)
+
+    def option(flag, kind, text, dest=None, default_text=None):
+        dest = dest or flag.lstrip("-").replace("-", "_")
+        default_text = default_text or defaults[dest]
+        train_parser.add_argument(flag, type=kind, dest=dest, default=argparse.SUPPRESS,
+                                  help=f"{text} (default: {default_text})")
+
+    option("--model", str, "preset name, see `keras-vit models`")
+    option("--dataset", str, "embedded dataset name")
+    option("--data-dir", str, "folder with one sub-folder of images per class (replaces --dataset)")
+    option("--epochs", int, "training epochs")
+    option("--batch-size", int, "images per step")
+    option("--learning-rate", float, "peak learning rate of the warmup-cosine schedule")
+    option("--weight-decay", float, "AdamW weight decay")
+    option("--warmup-epochs", int, "epochs of linear learning-rate warmup")
+    option("--label-smoothing", float, "label smoothing")
+    option("--augment", str, "augmentation policy: none or shift")
+    option("--drop-path-rate", float, "stochastic depth of the last block", default_text="the preset's")
+    option("--output", str, "output folder", dest="output_dir", default_text="runs/<model>_<dataset>")
+    option("--seed", int, "random seed")
+    option("--verbose", int, "0 silent, 1 progress bar, 2 one line per epoch")
+    train_parser.add_argument("--no-jit-compile", dest="jit_compile", action="store_false",
+                              default=argparse.SUPPRESS, help="do not compile the training step with XLA")
+
+    models_parser = commands.add_parser("models", help="list the model presets with their parameter counts")
+    models_parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vit_small*'")
+    models_parser.set_defaults(command=_models)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

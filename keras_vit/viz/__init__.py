@@ -1,0 +1,3 @@
+"""Plots: training curves."""
+
+from keras_vit.viz.curves import plot_history

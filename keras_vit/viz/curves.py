@@ -1,0 +1,37 @@
+"""Plots of training curves."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
+
+
+def plot_history(history, path, title=None):
+    """Writes a PNG with one panel per metric (loss, accuracy, ...), training and validation curves together.
+
+    Args:
+        history: {metric name: list of per-epoch values}, as in `keras.callbacks.History.history`; validation
+            metrics are the ones named `val_<metric>`.
+        path: where to write the PNG.
+        title: optional figure title.
+
+    Example:
+        >>> history = model.fit(...)
+        >>> plot_history(history.history, "runs/curves.png")
+    """
+    metrics = [name for name in history if not name.startswith("val_") and name != "learning_rate"]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for axis, metric in zip(axes[0], metrics):
+        epochs = range(1, len(history[metric]) + 1)
+        axis.plot(epochs, history[metric], label="train")
+        if f"val_{metric}" in history:
+            axis.plot(epochs, history[f"val_{metric}"], label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_title(metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

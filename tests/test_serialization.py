@@ -1,0 +1,109 @@
+"""Tests of layer configs, Keras object serialization and .keras saving of ViT models."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vit
+from keras_vit import layers
+
+# Every layer of keras_vit.layers with non-default arguments, and the config entries those must give.
+LAYER_CASES = [
+    (layers.Patches, {"patch_size": 7}, {"patch_size": 7}),
+    (layers.PatchEncoder,
+     {"projection_dim": 12, "grid_size": (3, 5), "use_class_token": False, "use_position_embedding": False,
+      "embedding_initializer": keras.initializers.RandomNormal(stddev=0.3), "kernel_initializer": "he_normal"},
+     {"projection_dim": 12, "grid_size": [3, 5], "use_class_token": False, "use_position_embedding": False}),
+    (layers.MultiHeadSelfAttention,
+     {"num_heads": 3, "qkv_bias": False, "attention_dropout_rate": 0.1, "projection_dropout_rate": 0.2},
+     {"num_heads": 3, "qkv_bias": False, "attention_dropout_rate": 0.1, "projection_dropout_rate": 0.2}),
+    (layers.MLP, {"hidden_dim": 33, "dropout_rate": 0.25}, {"hidden_dim": 33, "dropout_rate": 0.25}),
+    (layers.TransformerBlock,
+     {"num_heads": 2, "mlp_dim": 20, "dropout_rate": 0.1, "attention_dropout_rate": 0.05, "drop_path_rate": 0.2,
+      "layer_scale_init": 1e-4, "qkv_bias": False, "layer_norm_epsilon": 1e-3},
+     {"num_heads": 2, "mlp_dim": 20, "dropout_rate": 0.1, "attention_dropout_rate": 0.05, "drop_path_rate": 0.2,
+      "layer_scale_init": 1e-4, "qkv_bias": False, "layer_norm_epsilon": 1e-3}),
+    (layers.DropPath, {"rate": 0.3, "seed": 42}, {"rate": 0.3, "seed": 42}),
+    (layers.LayerScale, {"init_value": 0.02}, {"init_value": 0.02}),
+    (layers.ImageNormalization, {"mean": (0.1, 0.2, 0.3), "std": (0.4, 0.5, 0.6)},
+     {"mean": [0.1, 0.2, 0.3], "std": [0.4, 0.5, 0.6]}),
+    (layers.TokenPooling, {"pooling": "gap"}, {"pooling": "gap"}),
+]
+LAYER_IDS = [case[0].__name__ for case in LAYER_CASES]
+
+
+def test_every_public_layer_is_covered():
+    public = {name for name in dir(layers) if isinstance(getattr(layers, name), type)
+              and issubclass(getattr(layers, name), keras.layers.Layer)}
+    assert public == set(LAYER_IDS)
+
+
+@pytest.mark.parametrize("cls,kwargs,expected", LAYER_CASES, ids=LAYER_IDS)
+def test_layer_config_holds_non_default_arguments(cls, kwargs, expected):
+    config = cls(**kwargs, name="custom").get_config()
+    assert config["name"] == "custom"
+    for key, value in expected.items():
+        assert config[key] == value, key
+
+
+@pytest.mark.parametrize("cls,kwargs,expected", LAYER_CASES, ids=LAYER_IDS)
+def test_layer_from_config_round_trip(cls, kwargs, expected):
+    layer = cls(**kwargs, name="custom")
+    config = layer.get_config()
+    restored = cls.from_config(config)
+    assert type(restored) is cls
+    assert restored.get_config() == config
+    json.dumps(config)  # configs must be JSON-serializable for .keras files
+
+
+@pytest.mark.parametrize("cls,kwargs,expected", LAYER_CASES, ids=LAYER_IDS)
+def test_layer_keras_serialization_round_trip(cls, kwargs, expected):
+    layer = cls(**kwargs, name="custom")
+    serialized = keras.saving.serialize_keras_object(layer)
+    assert serialized["registered_name"] == f"keras_vit>{cls.__name__}"
+    restored = keras.saving.deserialize_keras_object(json.loads(json.dumps(serialized)))
+    assert type(restored) is cls
+    assert restored.get_config() == layer.get_config()
+
+
+def test_patch_encoder_initializers_survive_round_trip():
+    layer = layers.PatchEncoder(4, (2, 2), embedding_initializer=keras.initializers.Constant(0.75),
+                                kernel_initializer=keras.initializers.Constant(-0.5))
+    restored = layers.PatchEncoder.from_config(layer.get_config())
+    restored.build((None, 4, 3))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored.position_embedding), 0.75)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored.class_token), 0.75)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored.projection.kernel), -0.5)
+
+
+def all_layers(model):
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+@pytest.mark.parametrize("pooling", ["token", "gap"])
+def test_vit_keras_file_round_trip(tmp_path, seeded, pooling):
+    model = keras_vit.build_vit(image_size=(8, 12), patch_size=4, num_classes=5, embed_dim=16, depth=2,
+                                num_heads=2, mlp_dim=24, pooling=pooling, dropout_rate=0.1, drop_path_rate=0.2,
+                                layer_scale_init=0.1, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3), name="tiny_vit")
+    images = seeded.uniform(0, 255, size=(3, 8, 12, 3)).astype("float32")
+    expected = model.predict(images, verbose=0)
+    path = tmp_path / "vit.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), expected, atol=1e-6, rtol=0)
+    assert loaded.name == "tiny_vit"
+    assert [type(layer) for layer in all_layers(loaded)] == [type(layer) for layer in all_layers(model)]
+    assert isinstance(loaded.get_layer("block_1"), layers.TransformerBlock)
+    assert loaded.get_layer("block_1").drop_path_rate == pytest.approx(0.2)
+    for original, restored in zip(model.weights, loaded.weights):
+        assert original.path == restored.path
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored), keras.ops.convert_to_numpy(original))
+
+
+def test_vit_contains_no_lambda_layer():
+    model = keras_vit.build_vit(image_size=8, patch_size=4, num_classes=3, embed_dim=8, depth=1, num_heads=2,
+                                mlp_dim=8, layer_scale_init=0.1, drop_path_rate=0.1)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in all_layers(model))
+    assert "Lambda" not in json.dumps(keras.saving.serialize_keras_object(model))
