@@ -5,7 +5,7 @@ import keras
 import keras_vit
 
 
-def main(epochs=150, batch_size=64):
+def main(epochs=300, batch_size=64):
     data = keras_vit.load_dataset("digits")  # 8x8 grayscale, pixels in [0, 255]; ships with scikit-learn
     model = keras_vit.create_model("vit_nano_patch2_32", image_size=data.image_shape[:2],
                                    channels=data.image_shape[2], num_classes=data.num_classes)

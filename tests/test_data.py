@@ -99,3 +99,15 @@ def test_batches_are_one_hot_and_shuffled_reproducibly():
     assert not np.array_equal(first[0], ordered), "training batches must be shuffled"
     evaluation = make_batches(data.test, 10, 64)
     assert sum(int(images.shape[0]) for images, _ in evaluation) == 360
+
+
+def test_small_classes_still_hold_out_one_test_and_one_validation_image(tmp_path):
+    root = _write_folder(tmp_path / "images", {"a": 3, "b": 4})
+    data = load_image_folder(root, image_size=(4, 4))
+    assert data.sizes == {"train": 3, "validation": 2, "test": 2}
+
+
+def test_folder_too_small_for_a_test_split_is_a_clear_error(tmp_path):
+    root = _write_folder(tmp_path / "images", {"a": 2, "b": 2})
+    with pytest.raises(KerasViTError, match="too few images to hold out a test split"):
+        load_image_folder(root, image_size=(4, 4))

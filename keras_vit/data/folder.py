@@ -43,8 +43,8 @@ def load_image_folder(data_dir, image_size, channels=3):
     rng = np.random.default_rng(_SPLIT_SEED)
     for label, files in enumerate(files_by_class.values()):
         files = [str(path) for path in rng.permutation(files)]
-        test_count = int(round(len(files) * FOLDER_TEST_FRACTION))
-        validation_count = int(round(len(files) * FOLDER_VALIDATION_FRACTION))
+        test_count = _held_out_count(len(files), FOLDER_TEST_FRACTION)
+        validation_count = _held_out_count(len(files), FOLDER_VALIDATION_FRACTION)
         parts = {"test": files[:test_count], "validation": files[test_count:test_count + validation_count],
                  "train": files[test_count + validation_count:]}
         for split, paths in parts.items():
@@ -58,15 +58,24 @@ def load_image_folder(data_dir, image_size, channels=3):
         return tf.clip_by_value(image, 0.0, 255.0), label
 
     datasets = {
-        split: tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, "int32"))).map(
+        split: tf.data.Dataset.from_tensor_slices((tf.constant(paths, tf.string), np.asarray(labels, "int32"))).map(
             decode, num_parallel_calls=tf.data.AUTOTUNE)
         for split, (paths, labels) in splits.items()
     }
+    if not splits["test"][0]:
+        raise KerasViTError(
+            f"Data folder '{data_dir}' has too few images to hold out a test split: give each class at least "
+            f"3 images.")
     return ImageClassificationData(
         train=datasets["train"], validation=datasets["validation"] if splits["validation"][0] else None,
         test=datasets["test"], class_names=list(files_by_class), image_shape=(height, width, channels),
         sizes={split: len(labels) for split, (_, labels) in splits.items()},
     )
+
+
+def _held_out_count(class_size, fraction):
+    """Images of a class held out for a split: the fraction rounded, but at least one once a class has three."""
+    return max(int(round(class_size * fraction)), 1 if class_size >= 3 else 0)
 
 
 def find_class_files(data_dir):

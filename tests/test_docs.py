@@ -1,0 +1,36 @@
+"""README's quick start, the CI script that runs it, and the example scripts."""
+
+import pathlib
+import re
+import runpy
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _quick_start_commands():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("##", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_quick_start_is_two_commands_install_and_train_then_install_and_test():
+    commands = _quick_start_commands()
+    assert len(commands) == 2
+    assert commands[0].startswith("pip install ") and "keras-vit train" in commands[0]
+    assert commands[1].startswith("pip install ") and "[test]" in commands[1] and "pytest" in commands[1]
+
+
+def test_ci_runs_the_readme_test_command():
+    script = (ROOT / ".ci" / "run").read_text()
+    pattern = re.search(r"grep -m1 -E '(.*?)' README.md", script).group(1)
+    readme_lines = (ROOT / "README.md").read_text().splitlines()
+    matches = [line for line in readme_lines if re.search(pattern, line)]
+    assert matches and matches[0] == _quick_start_commands()[1]
+
+
+def test_fit_digits_example_runs(capsys):
+    example = runpy.run_path(str(ROOT / "examples" / "fit_digits.py"))
+    accuracy = example["main"](epochs=1, batch_size=256)
+    assert 0.0 <= accuracy <= 1.0
+    assert "Test accuracy:" in capsys.readouterr().out
