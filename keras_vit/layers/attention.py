@@ -6,6 +6,22 @@ from keras import ops
 from keras_vit.errors import KerasViTError
 
 
+def split_heads(qkv, num_heads):
+    """Fused (batch, tokens, 3 * dim) [q | k | v] projections -> query, key, value of (batch, heads, tokens, d)."""
+    head_dim = qkv.shape[-1] // (3 * num_heads)
+    qkv = ops.reshape(qkv, (-1, ops.shape(qkv)[1], 3, num_heads, head_dim))
+    return ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), num=3, axis=0)
+
+
+def attend_and_project(layer, probabilities, value, training=None):
+    """Probabilities (with `layer.attention_dropout`) times values, heads merged, then `layer.projection` and
+    `layer.projection_dropout`: the part every attention layer here shares after its softmax."""
+    attended = ops.matmul(layer.attention_dropout(probabilities, training=training), value)
+    num_heads, head_dim = value.shape[1], value.shape[3]
+    attended = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)), (-1, ops.shape(value)[2], num_heads * head_dim))
+    return layer.projection_dropout(layer.projection(attended), training=training)
+
+
 @keras.saving.register_keras_serializable(package="keras_vit")
 class MultiHeadSelfAttention(keras.layers.Layer):
     """softmax(Q K^T / sqrt(head_dim)) V over all tokens, in `num_heads` heads, then an output projection.
@@ -48,14 +64,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None, return_attention_scores=False):
-        tokens, dim = ops.shape(inputs)[1], inputs.shape[-1]
-        qkv = ops.reshape(self.qkv(inputs), (-1, tokens, 3, self.num_heads, self.head_dim))
-        query, key, value = ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), num=3, axis=0)
+        query, key, value = split_heads(self.qkv(inputs), self.num_heads)
         logits = ops.matmul(query * (self.head_dim ** -0.5), ops.transpose(key, (0, 1, 3, 2)))
         probabilities = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), inputs.dtype)
-        attended = ops.matmul(self.attention_dropout(probabilities, training=training), value)
-        attended = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)), (-1, tokens, dim))
-        outputs = self.projection_dropout(self.projection(attended), training=training)
+        outputs = attend_and_project(self, probabilities, value, training=training)
         if return_attention_scores:
             return outputs, probabilities
         return outputs
