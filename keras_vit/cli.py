@@ -40,12 +40,13 @@ def _models(pattern):
     names = list_models(pattern)
     if not names:
         raise KerasViTError(f"No model matches '{pattern}'.")
-    header = f"{'model':<28} {'parameters':>13} {'image':>7} {'patch':>5} {'pooling':>7} {'classes':>7}"
+    width = max(28, *(len(name) for name in names))
+    header = f"{'model':<{width}} {'parameters':>13} {'image':>7} {'patch':>5} {'pooling':>7} {'classes':>7}"
     print(header)
     print("-" * len(header))
     for name in names:
         preset = PRESETS[name]
-        print(f"{name:<28} {count_parameters(name):>13,} {preset['image_size']:>7} {preset['patch_size']:>5} "
+        print(f"{name:<{width}} {count_parameters(name):>13,} {preset['image_size']:>7} {preset['patch_size']:>5} "
               f"{preset['pooling']:>7} {preset['num_classes']:>7}")
 
 

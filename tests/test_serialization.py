@@ -30,6 +30,19 @@ LAYER_CASES = [
     (layers.ImageNormalization, {"mean": (0.1, 0.2, 0.3), "std": (0.4, 0.5, 0.6)},
      {"mean": [0.1, 0.2, 0.3], "std": [0.4, 0.5, 0.6]}),
     (layers.TokenPooling, {"pooling": "gap"}, {"pooling": "gap"}),
+    (layers.WindowAttention,
+     {"num_heads": 3, "window_size": (4, 6), "version": 2, "qkv_bias": False, "attention_dropout_rate": 0.1,
+      "projection_dropout_rate": 0.2, "cpb_hidden_dim": 64, "pretrained_window_size": 8},
+     {"num_heads": 3, "window_size": [4, 6], "version": 2, "qkv_bias": False, "attention_dropout_rate": 0.1,
+      "projection_dropout_rate": 0.2, "cpb_hidden_dim": 64, "pretrained_window_size": [8, 8]}),
+    (layers.SwinTransformerBlock,
+     {"num_heads": 2, "window_size": 6, "shift_size": 3, "mlp_ratio": 2.5, "version": 2, "qkv_bias": False,
+      "dropout_rate": 0.1, "attention_dropout_rate": 0.05, "drop_path_rate": 0.2, "layer_norm_epsilon": 1e-3},
+     {"num_heads": 2, "window_size": [6, 6], "shift_size": [3, 3], "mlp_ratio": 2.5, "version": 2,
+      "qkv_bias": False, "dropout_rate": 0.1, "attention_dropout_rate": 0.05, "drop_path_rate": 0.2,
+      "layer_norm_epsilon": 1e-3}),
+    (layers.PatchMerging, {"output_dim": 24, "version": 2, "layer_norm_epsilon": 1e-3},
+     {"output_dim": 24, "version": 2, "layer_norm_epsilon": 1e-3}),
 ]
 LAYER_IDS = [case[0].__name__ for case in LAYER_CASES]
 

@@ -6,6 +6,10 @@ from keras_vit.layers.image_normalization import ImageNormalization
 from keras_vit.layers.layer_scale import LayerScale
 from keras_vit.layers.mlp import MLP
 from keras_vit.layers.patch_encoder import PatchEncoder, resample_position_embeddings
+from keras_vit.layers.patch_merging import PatchMerging
 from keras_vit.layers.patches import Patches, extract_patches, patches_to_image
+from keras_vit.layers.swin_attention import WindowAttention
+from keras_vit.layers.swin_block import SwinTransformerBlock
+from keras_vit.layers.swin_windows import window_partition, window_reverse
 from keras_vit.layers.transformer_block import TransformerBlock
 from keras_vit.layers.token_pooling import TokenPooling

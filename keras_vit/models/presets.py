@@ -1,8 +1,10 @@
 """Named model presets: plain data, from a name to the builder arguments.
 
-Names follow the reference checkpoints (timm, big_vision): `vit_{size}_patch{patch}_{image size}`. The ImageNet
-presets have 1000 classes and the normalisation constants of the published ViT checkpoints (0.5 for every
-channel); the small-image presets (for 28x28 and 32x32 images) have 10 classes.
+Names follow the reference checkpoints (timm, big_vision): `vit_{size}_patch{patch}_{image size}`,
+`swin_{size}_patch{patch}_window{window}_{image size}` and `swinv2_{size}_window{window}_{image size}` (patch 4).
+The ImageNet presets have 1000 classes and the normalisation constants of the published checkpoints (0.5 for
+every channel for ViT, the ImageNet mean and std for Swin); the small-image presets (for 28x28 and 32x32 images,
+and the 8x8 digits) have 10 classes.
 """
 
 _VIT_SIZES = {
@@ -49,4 +51,50 @@ def _vit_presets():
     return presets
 
 
-PRESETS = _vit_presets()
+_SWIN_SIZES = {
+    # ImageNet sizes of the Swin and Swin V2 papers.
+    "tiny": {"embed_dim": 96, "depths": (2, 2, 6, 2), "num_heads": (3, 6, 12, 24)},
+    "small": {"embed_dim": 96, "depths": (2, 2, 18, 2), "num_heads": (3, 6, 12, 24)},
+    "base": {"embed_dim": 128, "depths": (2, 2, 18, 2), "num_heads": (4, 8, 16, 32)},
+    "large": {"embed_dim": 192, "depths": (2, 2, 18, 2), "num_heads": (6, 12, 24, 48)},
+    # Three stages for small images: a 32x32 image in 2x2 patches gives 16x16, 8x8 and 4x4 grids, the 8x8
+    # digits 4x4, 2x2 and 1x1 (windows larger than a grid become the grid).
+    "nano": {"embed_dim": 32, "depths": (2, 2, 2), "num_heads": (2, 4, 8)},
+    "micro": {"embed_dim": 64, "depths": (2, 2, 6), "num_heads": (2, 4, 8)},
+}
+
+# (name, size, version, patch size, window size, image size, classes) of every Swin preset.
+_SWIN_VARIANTS = [
+    ("swin_tiny_patch4_window7_224", "tiny", 1, 4, 7, 224, 1000),
+    ("swin_small_patch4_window7_224", "small", 1, 4, 7, 224, 1000),
+    ("swin_base_patch4_window7_224", "base", 1, 4, 7, 224, 1000),
+    ("swin_large_patch4_window7_224", "large", 1, 4, 7, 224, 1000),
+    ("swin_base_patch4_window12_384", "base", 1, 4, 12, 384, 1000),
+    ("swin_large_patch4_window12_384", "large", 1, 4, 12, 384, 1000),
+    ("swinv2_tiny_window8_256", "tiny", 2, 4, 8, 256, 1000),
+    ("swinv2_small_window8_256", "small", 2, 4, 8, 256, 1000),
+    ("swinv2_base_window8_256", "base", 2, 4, 8, 256, 1000),
+    ("swinv2_tiny_window16_256", "tiny", 2, 4, 16, 256, 1000),
+    ("swinv2_small_window16_256", "small", 2, 4, 16, 256, 1000),
+    ("swinv2_base_window16_256", "base", 2, 4, 16, 256, 1000),
+    ("swin_nano_patch2_window4_32", "nano", 1, 2, 4, 32, 10),
+    ("swin_micro_patch2_window4_32", "micro", 1, 2, 4, 32, 10),
+    ("swinv2_nano_patch2_window4_32", "nano", 2, 2, 4, 32, 10),
+]
+
+
+def _swin_presets():
+    presets = {}
+    for name, size, version, patch, window, image, classes in _SWIN_VARIANTS:
+        imagenet = classes == 1000
+        presets[name] = {
+            "architecture": "swin", "version": version, "image_size": image, "patch_size": patch,
+            "window_size": window, "num_classes": classes, "pooling": "gap",
+            "mean": (0.485, 0.456, 0.406) if imagenet else (0.5,),
+            "std": (0.229, 0.224, 0.225) if imagenet else (0.5,),
+            **_SWIN_SIZES[size],
+        }
+    return presets
+
+
+PRESETS = {**_vit_presets(), **_swin_presets()}
