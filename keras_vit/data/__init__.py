@@ -1,6 +1,7 @@
 """Image sources and the tf.data pipeline."""
 
 from keras_vit.data.dataset import ImageClassificationData
+from keras_vit.data.decode import decode_image
 from keras_vit.data.embedded import load_digits
 from keras_vit.data.folder import find_class_files, load_image_folder
 from keras_vit.data.pipeline import make_batches

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vit.data.dataset import ImageClassificationData
+from keras_vit.data.decode import decode_image
 from keras_vit.errors import KerasViTError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -19,7 +20,7 @@ def load_image_folder(data_dir, image_size, channels=3):
 
     The split is stratified and fixed (the same files land in the same split on every run). Images are decoded
     (JPEG, PNG, BMP, GIF: first frame) to `channels` channels and resized to `image_size` with bilinear
-    interpolation.
+    interpolation (`keras_vit.data.decode_image`, shared with prediction and serving).
 
     Args:
         data_dir: the folder holding one sub-folder per class.
@@ -53,9 +54,7 @@ def load_image_folder(data_dir, image_size, channels=3):
     height, width = image_size
 
     def decode(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-        image = tf.image.resize(tf.cast(image, tf.float32), (height, width))
-        return tf.clip_by_value(image, 0.0, 255.0), label
+        return decode_image(tf.io.read_file(path), (height, width), channels), label
 
     datasets = {
         split: tf.data.Dataset.from_tensor_slices((tf.constant(paths, tf.string), np.asarray(labels, "int32"))).map(

@@ -10,7 +10,7 @@ from keras_vit.layers.token_pooling import POOLINGS
 
 def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed_dim=768, depth=12, num_heads=12,
               mlp_dim=3072, pooling="token", dropout_rate=0.0, attention_dropout_rate=0.0, drop_path_rate=0.0,
-              layer_scale_init=None, qkv_bias=True, include_top=True, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+              layer_scale_init=None, qkv_bias=True, include_top=True, mean=(0.5,), std=(0.5,),
               classifier_activation=None, name="vit"):
     """Builds a ViT classifier that takes pixels in [0, 255] and returns logits.
 
@@ -33,7 +33,8 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
         layer_scale_init: LayerScale start value, or None for no LayerScale.
         qkv_bias: whether the query/key/value projections have biases.
         include_top: with False, the model returns the pooled, normalised features instead of logits.
-        mean: per-channel mean on the [0, 1] scale, used to normalise the input inside the model.
+        mean: per-channel mean on the [0, 1] scale (one value for every channel, or one per channel), used to
+            normalise the input inside the model.
         std: per-channel standard deviation on the [0, 1] scale.
         classifier_activation: activation of the head; None returns logits (in float32 under mixed precision).
         name: model name.

@@ -8,7 +8,7 @@ import keras
 
 from keras_vit.data import DEFAULT_DATASET, load_dataset, make_augmentation, make_batches
 from keras_vit.errors import KerasViTError
-from keras_vit.models import create_model, preset_config
+from keras_vit.models import create_model, preset_config, save_classifier
 from keras_vit.models.vit import image_size_pair
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.viz import plot_history
@@ -60,7 +60,8 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
         warmup_epochs: epochs of linear learning-rate warmup.
         label_smoothing: label smoothing of the cross-entropy.
         augment: augmentation policy of the training batches, see `keras_vit.data.AUGMENTATIONS`.
-        output_dir: where model.keras, history.csv and training_curves.png go; default runs/<model>_<dataset>.
+        output_dir: where model.keras (with model.class_names.json), history.csv and training_curves.png go;
+            default runs/<model>_<dataset>.
         seed: seed of weights initialisation, shuffling and dropout.
         jit_compile: compile the train and predict steps with XLA.
         steps_per_execution: training steps run in one call into the compiled graph (less Python overhead).
@@ -107,6 +108,6 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
         make_batches(data.test, data.num_classes, batch_size), verbose=0)
     result = TrainResult(network, history.history, float(test_accuracy), float(test_loss), data.sizes["test"],
                          output_dir)
-    network.save(result.model_path)
+    save_classifier(network, result.model_path, data.class_names)
     plot_history(history.history, result.curves_path, title=f"{model} on {dataset if not data_dir else data_dir}")
     return result
