@@ -50,6 +50,35 @@ def _models(pattern):
               f"{preset['pooling']:>7} {preset['num_classes']:>7}")
 
 
+def _export(model_path, export_format, output, name, version):
+    from keras_vit import export
+
+    if export_format == "saved_model":
+        path = export.export_saved_model(model_path, output, name=name, version=version)
+    elif name is not None or version is not None:
+        raise KerasViTError("--name and --version apply to --format saved_model only.")
+    else:
+        path = getattr(export, f"export_{export_format}")(model_path, output)
+    print(f"Saved {path}")
+
+
+def _predict(model_path, image_paths, top_k):
+    from keras_vit.inference import predict_images
+
+    for path, predictions in zip(image_paths, predict_images(model_path, image_paths, top_k)):
+        width = max(len(name) for name, _ in predictions)
+        print(path)
+        for name, probability in predictions:
+            print(f"  {name:<{width}}  {probability:.4f}")
+
+
+def _explain(model_path, image_path, output_path):
+    from keras_vit.inference import explain_image
+
+    explain_image(model_path, image_path, output_path)
+    print(f"Saved {output_path}")
+
+
 def _parser():
     from keras_vit.training.trainer import train
 
@@ -90,6 +119,34 @@ def _parser():
     models_parser = commands.add_parser("models", help="list the model presets with their parameter counts")
     models_parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vit_small*'")
     models_parser.set_defaults(command=_models)
+
+    export_parser = commands.add_parser(
+        "export", help="export a .keras classifier for serving: SavedModel (TF Serving), TFLite or ONNX",
+        description="Export a .keras classifier. saved_model writes TF Serving's layout OUTPUT/NAME/VERSION/ with "
+                    "an image-bytes signature (serving_default) and a pixel signature (serving_pixels).")
+    export_parser.add_argument("model_path", metavar="MODEL", help="a .keras file")
+    export_parser.add_argument("--format", dest="export_format", choices=("saved_model", "tflite", "onnx"),
+                               required=True, help="what to write")
+    export_parser.add_argument("--output", required=True,
+                               help="saved_model: the base folder holding one folder per model; else the file")
+    export_parser.add_argument("--name", help="saved_model: model folder name (default: the model's name)")
+    export_parser.add_argument("--version", type=int,
+                               help="saved_model: version number (default: the next one); never overwritten")
+    export_parser.set_defaults(command=_export)
+
+    predict_parser = commands.add_parser("predict", help="top classes and probabilities of images")
+    predict_parser.add_argument("model_path", metavar="MODEL", help="a .keras file or a SavedModel version folder")
+    predict_parser.add_argument("image_paths", metavar="IMAGE", nargs="+", help="JPEG, PNG, BMP or GIF files")
+    predict_parser.add_argument("--top-k", type=int, default=5, help="classes shown per image (default: 5)")
+    predict_parser.set_defaults(command=_predict)
+
+    explain_parser = commands.add_parser(
+        "explain", help="heatmap of what the model looked at, over the image",
+        description="Write a PNG of the image with attention rollout (ViT) or Grad-CAM (Swin) over it.")
+    explain_parser.add_argument("model_path", metavar="MODEL", help="a .keras file")
+    explain_parser.add_argument("image_path", metavar="IMAGE", help="a JPEG, PNG, BMP or GIF file")
+    explain_parser.add_argument("--output", dest="output_path", required=True, help="the PNG to write")
+    explain_parser.set_defaults(command=_explain)
     return parser
 
 

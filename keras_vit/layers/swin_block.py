@@ -96,14 +96,14 @@ class SwinTransformerBlock(keras.layers.Layer):
         height, width = self.resolution
         shift = self.effective_shift_size
         if any(shift):
-            x = ops.roll(x, shift=(-shift[0], -shift[1]), axis=(1, 2))
+            x = roll_2d(x, (-shift[0], -shift[1]))
         padded = pad_to_windows(x, self.effective_window_size)
         windows = window_partition(padded, self.effective_window_size)
         attended = self.attention(windows, attention_mask=self._attention_mask, training=training)
         x = window_reverse(attended, self.effective_window_size, padded.shape[1], padded.shape[2])
         x = x[:, :height, :width, :]
         if any(shift):
-            x = ops.roll(x, shift=shift, axis=(1, 2))
+            x = roll_2d(x, shift)
         return x
 
     def call(self, inputs, training=None):
@@ -132,3 +132,22 @@ class SwinTransformerBlock(keras.layers.Layer):
             "drop_path_rate": self.drop_path_rate,
             "layer_norm_epsilon": self.layer_norm_epsilon,
         }
+
+
+def roll_2d(x, shift):
+    """`ops.roll(x, shift, axis=(1, 2))` as slices and a concatenation per axis.
+
+    The same values, but it lowers to ops every runtime has: TFLite has no builtin Roll (a Flex op that its
+    interpreter cannot run without the Select TF ops library), whereas slices and concatenations are builtins.
+
+    Example:
+        >>> shifted = roll_2d(feature_map, (-3, -3))  # the values of ops.roll(feature_map, (-3, -3), axis=(1, 2))
+    """
+    for axis, amount in zip((1, 2), shift):
+        size = x.shape[axis]
+        amount %= size
+        if amount:
+            lead = (slice(None),) * axis
+            x = ops.concatenate([x[lead + (slice(size - amount, None),)], x[lead + (slice(0, size - amount),)]],
+                                axis=axis)
+    return x

@@ -37,7 +37,7 @@ def load_classifier(path):
 
     Args:
         path: a `.keras` file written by `save_classifier` (or any Keras classifier; its classes are then named
-            "0", "1", ...).
+            "0", "1", ...), or a `keras.Model` already in memory, returned as it is with classes "0", "1", ...
 
     Returns:
         (model, class_names).
@@ -49,6 +49,8 @@ def load_classifier(path):
     Example:
         >>> model, class_names = load_classifier("runs/digits/model.keras")
     """
+    if isinstance(path, keras.Model):
+        return path, [str(index) for index in range(path.output_shape[-1])]
     path = pathlib.Path(path)
     if not path.is_file():
         raise KerasViTError(f"Model file '{path}' does not exist.")

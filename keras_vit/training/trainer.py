@@ -103,6 +103,7 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
     output_dir = pathlib.Path(output_dir or f"runs/{model}_{'folder' if data_dir else dataset}")
     output_dir.mkdir(parents=True, exist_ok=True)
     history = network.fit(train_batches, validation_data=validation_batches, epochs=epochs, verbose=verbose,
+                          shuffle=False,  # the pipeline shuffles
                           callbacks=[keras.callbacks.CSVLogger(str(output_dir / "history.csv"))])
     test_loss, test_accuracy = network.evaluate(
         make_batches(data.test, data.num_classes, batch_size), verbose=0)
