@@ -80,6 +80,7 @@ def _explain(model_path, image_path, output_path):
 
 
 def _parser():
+    from keras_vit.data import AUGMENTATIONS
     from keras_vit.training.trainer import train
 
     defaults = {name: parameter.default for name, parameter in inspect.signature(train).parameters.items()}
@@ -99,15 +100,23 @@ def _parser():
                                   help=f"{text} (default: {default_text})")
 
     option("--model", str, "preset name, see `keras-vit models`")
-    option("--dataset", str, "embedded dataset name")
+    option("--dataset", str, "digits (embedded), mnist, fashion_mnist, or tfds:NAME (TensorFlow Datasets)")
     option("--data-dir", str, "folder with one sub-folder of images per class (replaces --dataset)")
+    option("--validation-dir", str, "separate folder of validation images, same class sub-folders as --data-dir",
+           default_text="10%% of --data-dir")
+    train_parser.add_argument("--skip-corrupt", action="store_true", default=argparse.SUPPRESS,
+                              help="skip unreadable or corrupt images (counted in the log) instead of failing")
+    option("--idx-dir", str, "folder with the four IDX files of mnist or fashion_mnist",
+           default_text="searched: /usr/share/datasets, the Keras cache")
+    option("--tfds-data-dir", str, "TensorFlow Datasets data folder for tfds:NAME",
+           default_text="TFDS's own, ~/tensorflow_datasets")
     option("--epochs", int, "training epochs")
     option("--batch-size", int, "images per step")
     option("--learning-rate", float, "peak learning rate of the warmup-cosine schedule")
     option("--weight-decay", float, "AdamW weight decay")
     option("--warmup-epochs", int, "epochs of linear learning-rate warmup")
     option("--label-smoothing", float, "label smoothing")
-    option("--augment", str, "augmentation policy: none or shift")
+    option("--augment", str, "augmentation policy: " + ", ".join(AUGMENTATIONS))
     option("--drop-path-rate", float, "stochastic depth of the last block", default_text="the preset's")
     option("--output", str, "output folder", dest="output_dir", default_text="runs/<model>_<dataset>")
     option("--seed", int, "random seed")

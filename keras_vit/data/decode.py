@@ -13,7 +13,8 @@ def decode_image(image_bytes, image_size, channels):
     Args:
         image_bytes: scalar string tensor holding an encoded image.
         image_size: (height, width) of the output.
-        channels: 1 (grayscale) or 3 (RGB); the image is converted to it.
+        channels: 1 (grayscale) or 3 (RGB); the image is converted to it, whatever its own channel count
+            (gray, gray+alpha, RGB, RGBA, palette GIF): gray is repeated, RGB is weighted to gray, alpha is dropped.
 
     Returns:
         float32 tensor of shape (height, width, channels).
@@ -21,7 +22,26 @@ def decode_image(image_bytes, image_size, channels):
     Example:
         >>> pixels = decode_image(tf.io.read_file("cat.jpg"), (224, 224), 3)
     """
-    image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
+    if channels == 1:  # TensorFlow's GIF and BMP decoders give no gray: decode those to RGB, then weight to gray
+        signature = tf.strings.substr(image_bytes, 0, 2)
+        image = tf.cond(
+            tf.logical_or(tf.equal(signature, b"\xff\xd8"), tf.equal(signature, b"\x89P")),  # JPEG, PNG
+            lambda: tf.io.decode_image(image_bytes, channels=1, expand_animations=False),
+            lambda: tf.image.rgb_to_grayscale(tf.io.decode_image(image_bytes, channels=3, expand_animations=False)))
+    else:
+        image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
+    return resize_pixels(image, image_size)
+
+
+def resize_pixels(image, image_size):
+    """Resizes decoded pixels (any numeric dtype, [0, 255]) to float32 `image_size` exactly as `decode_image` does.
+
+    Used by sources that hold pixels rather than encoded files (IDX files, TFDS arrays), so every source resizes
+    the same way.
+
+    Example:
+        >>> resize_pixels(tf.zeros((28, 28, 1), tf.uint8), (32, 32)).shape
+        TensorShape([32, 32, 1])
+    """
     image = tf.image.resize(tf.cast(image, tf.float32), image_size)
-    image = tf.ensure_shape(tf.clip_by_value(image, 0.0, 255.0), (*image_size, channels))
-    return image
+    return tf.ensure_shape(tf.clip_by_value(image, 0.0, 255.0), (*image_size, image.shape[-1]))

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from keras_vit.data.dataset import ImageClassificationData
 from keras_vit.data.decode import decode_image
+from keras_vit.data.scan import check_images
 from keras_vit.errors import KerasViTError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -15,42 +16,71 @@ FOLDER_TEST_FRACTION = 0.1
 _SPLIT_SEED = 0
 
 
-def load_image_folder(data_dir, image_size, channels=3):
+def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, skip_corrupt=False):
     """Reads `data_dir/<class name>/<image>` files and splits each class 80 / 10 / 10 into train / validation / test.
 
-    The split is stratified and fixed (the same files land in the same split on every run). Images are decoded
-    (JPEG, PNG, BMP, GIF: first frame) to `channels` channels and resized to `image_size` with bilinear
-    interpolation (`keras_vit.data.decode_image`, shared with prediction and serving).
+    The split is stratified and fixed (the same files land in the same split on every run). With a separate
+    `validation_dir` (same class sub-folders), `data_dir` splits 90 / 10 into train / test and every image of
+    `validation_dir` validates. Every file is decoded once before anything else, so an unreadable or corrupt file
+    fails here, named by path, instead of in the middle of training (`skip_corrupt` skips and logs them instead).
+
+    Images are decoded (JPEG, PNG, BMP, GIF: first frame) to `channels` channels and resized to `image_size` with
+    bilinear interpolation (`keras_vit.data.decode_image`, shared with prediction and serving). Mixed grayscale,
+    grayscale+alpha, RGB and RGBA files are therefore reconciled: RGB is converted to gray (channels=1), gray is
+    repeated (channels=3), alpha is dropped. Only a target other than 1 or 3 channels cannot be reconciled.
 
     Args:
         data_dir: the folder holding one sub-folder per class.
         image_size: (height, width) the images are resized to.
         channels: 1 (grayscale) or 3 (RGB).
+        validation_dir: optional folder of validation images with the same class sub-folders (or some of them).
+        skip_corrupt: skip unreadable or corrupt files (counted in a log line) instead of failing.
 
     Returns:
         ImageClassificationData whose class names are the sub-folder names, sorted.
 
     Raises:
-        KerasViTError: the folder is missing, is not a folder, has no class sub-folders, or a class folder holds
-            no image.
+        KerasViTError: the folder is missing, is not a folder, has fewer than two class sub-folders, a class folder
+            holds no image, files are corrupt (listed), `validation_dir` has a class `data_dir` lacks, or
+            `channels` is not 1 or 3.
 
     Example:
         >>> data = load_image_folder("flowers/", image_size=(224, 224))
         >>> data.class_names
         ['daisy', 'rose', 'tulip']
     """
-    files_by_class = find_class_files(data_dir)
+    if channels not in (1, 3):
+        raise KerasViTError(
+            f"Images of '{data_dir}' cannot be reconciled to channels={channels}: folder images (grayscale, RGB, "
+            f"with or without alpha) are decoded to 1 (grayscale) or 3 (RGB) channels.")
+    files_by_class = _checked_files(data_dir, skip_corrupt)
+    if len(files_by_class) < 2:
+        raise KerasViTError(
+            f"Data folder '{data_dir}' has a single class ('{next(iter(files_by_class))}'): a classifier needs at "
+            f"least two class sub-folders.")
+    class_names = list(files_by_class)
     splits = {"train": ([], []), "validation": ([], []), "test": ([], [])}
     rng = np.random.default_rng(_SPLIT_SEED)
     for label, files in enumerate(files_by_class.values()):
         files = [str(path) for path in rng.permutation(files)]
         test_count = _held_out_count(len(files), FOLDER_TEST_FRACTION)
-        validation_count = _held_out_count(len(files), FOLDER_VALIDATION_FRACTION)
+        validation_count = 0 if validation_dir is not None else _held_out_count(
+            len(files), FOLDER_VALIDATION_FRACTION)
         parts = {"test": files[:test_count], "validation": files[test_count:test_count + validation_count],
                  "train": files[test_count + validation_count:]}
         for split, paths in parts.items():
             splits[split][0].extend(paths)
             splits[split][1].extend([label] * len(paths))
+    if validation_dir is not None:
+        validation_files = _checked_files(validation_dir, skip_corrupt)
+        unknown = sorted(set(validation_files) - set(class_names))
+        if unknown:
+            raise KerasViTError(
+                f"Validation folder '{validation_dir}' has class folder(s) {', '.join(unknown)} that '{data_dir}' "
+                f"lacks (its classes: {', '.join(class_names)}).")
+        for class_name, files in validation_files.items():
+            splits["validation"][0].extend(str(path) for path in files)
+            splits["validation"][1].extend([class_names.index(class_name)] * len(files))
     height, width = image_size
 
     def decode(path, label):
@@ -67,9 +97,23 @@ def load_image_folder(data_dir, image_size, channels=3):
             f"3 images.")
     return ImageClassificationData(
         train=datasets["train"], validation=datasets["validation"] if splits["validation"][0] else None,
-        test=datasets["test"], class_names=list(files_by_class), image_shape=(height, width, channels),
+        test=datasets["test"], class_names=class_names, image_shape=(height, width, channels),
         sizes={split: len(labels) for split, (_, labels) in splits.items()},
     )
+
+
+def _checked_files(data_dir, skip_corrupt):
+    """`find_class_files` without corrupt files: an error listing them, or (skip_corrupt) skipped and logged."""
+    files_by_class = find_class_files(data_dir)
+    all_files = [path for files in files_by_class.values() for path in files]
+    good = {str(path) for path in check_images(all_files, skip_corrupt, what=f"the images of '{data_dir}'")}
+    checked = {name: [path for path in files if str(path) in good] for name, files in files_by_class.items()}
+    empty = [name for name, files in checked.items() if not files]
+    if empty:
+        raise KerasViTError(
+            f"Class folder(s) {', '.join(str(pathlib.Path(data_dir) / name) for name in empty)} hold no readable "
+            f"image once corrupt files are skipped.")
+    return checked
 
 
 def _held_out_count(class_size, fraction):

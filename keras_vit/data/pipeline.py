@@ -6,7 +6,7 @@ import tensorflow as tf
 def make_batches(dataset, num_classes, batch_size, training=False, seed=None, augment=None):
     """Caches, (when training) shuffles and augments, batches, one-hot encodes labels, and prefetches.
 
-    Labels become one-hot float32 vectors so that label smoothing (and later MixUp/CutMix) apply.
+    Labels become one-hot float32 vectors before augmentation, so that label smoothing and MixUp/CutMix apply.
 
     Args:
         dataset: unbatched `tf.data.Dataset` of (image, int label).
@@ -14,7 +14,8 @@ def make_batches(dataset, num_classes, batch_size, training=False, seed=None, au
         batch_size: images per batch; the last batch may be smaller.
         training: shuffle every epoch and apply `augment`.
         seed: shuffle seed.
-        augment: optional function (image batch, training) -> image batch, e.g. a Keras preprocessing layer.
+        augment: optional function (images, one-hot labels, training) -> (images, labels) applied to training
+            batches, e.g. `make_augmentation("deit", seed=0)`.
 
     Returns:
         A batched, prefetched `tf.data.Dataset` of (images, one-hot labels).
@@ -26,11 +27,12 @@ def make_batches(dataset, num_classes, batch_size, training=False, seed=None, au
     if training:
         dataset = dataset.shuffle(_shuffle_buffer(dataset), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
-    if training and augment is not None:
-        dataset = dataset.map(lambda images, labels: (augment(images, training=True), labels),
-                              num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.map(lambda images, labels: (images, tf.one_hot(labels, num_classes)),
                           num_parallel_calls=tf.data.AUTOTUNE)
+    if training and augment is not None:
+        # One batch at a time: the layers' random state then advances in order, so that a seeded pipeline repeats
+        # exactly (parallel calls race on it). The operations within a batch still run in parallel.
+        dataset = dataset.map(lambda images, labels: augment(images, labels, training=True))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

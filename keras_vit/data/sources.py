@@ -1,21 +1,44 @@
-"""Loading a dataset by name or from a folder."""
+"""Loading a dataset by name or from a folder: the one entry point training and evaluation call."""
 
 from keras_vit.data.embedded import load_digits
 from keras_vit.data.folder import load_image_folder
+from keras_vit.data.idx import IDX_DATASETS, load_idx_dataset
 from keras_vit.errors import KerasViTError
 
 EMBEDDED_DATASETS = {"digits": load_digits}
 DEFAULT_DATASET = "digits"
+TFDS_PREFIX = "tfds:"
 
 
-def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=3):
-    """Loads a labelled image dataset: an embedded one by name, or a folder of class sub-folders.
+def known_datasets():
+    """The dataset names `load_dataset` accepts, with `tfds:NAME` standing for any TFDS dataset.
+
+    Example:
+        >>> known_datasets()
+        ['digits', 'fashion_mnist', 'mnist', 'tfds:NAME']
+    """
+    return sorted([*EMBEDDED_DATASETS, *IDX_DATASETS]) + [f"{TFDS_PREFIX}NAME"]
+
+
+def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=3, validation_dir=None,
+                 skip_corrupt=False, idx_dir=None, tfds_data_dir=None, download=True):
+    """Loads a labelled image dataset: by name, or a folder of class sub-folders.
+
+    Names: "digits" (embedded, offline, native 8x8), "mnist" and "fashion_mnist" (IDX files, see
+    `keras_vit.data.idx`), "tfds:NAME" (any TensorFlow Datasets image-classification dataset). Named datasets keep
+    their own channel count; `image_size` resizes IDX and TFDS images (the embedded digits stay 8x8).
 
     Args:
-        name: an embedded dataset ("digits"); ignored when `data_dir` is given.
+        name: dataset name; ignored when `data_dir` is given, except that with "mnist" or "fashion_mnist"
+            `data_dir` is the folder holding their IDX files.
         data_dir: a folder with one sub-folder of images per class.
-        image_size: (height, width) folder images are resized to; required with `data_dir`.
+        image_size: (height, width) images are resized to; required with `data_dir`.
         channels: channels folder images are decoded to (1 or 3).
+        validation_dir: a separate folder of validation images (with `data_dir`).
+        skip_corrupt: skip unreadable or corrupt folder images (logged) instead of failing.
+        idx_dir: a folder holding the four IDX files of "mnist" / "fashion_mnist".
+        tfds_data_dir: the TFDS data folder of "tfds:NAME".
+        download: allow downloading MNIST, Fashion-MNIST or TFDS data when absent and online.
 
     Returns:
         ImageClassificationData.
@@ -23,14 +46,28 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
     Example:
         >>> load_dataset("digits").class_names
         ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
+        >>> load_dataset("tfds:cifar10", image_size=(32, 32), tfds_data_dir="/data/tfds").sizes["test"]
+        10000
     """
+    if name in IDX_DATASETS and data_dir is not None and idx_dir is None:
+        idx_dir, data_dir = data_dir, None
     if data_dir is not None:
         if image_size is None:
             raise KerasViTError("Loading an image folder needs image_size=(height, width).")
-        return load_image_folder(data_dir, image_size, channels)
-    if name not in EMBEDDED_DATASETS:
-        raise KerasViTError(
-            f"Unknown dataset '{name}'. Known: {', '.join(sorted(EMBEDDED_DATASETS))}; "
-            f"or train on a folder of images with --data-dir."
-        )
-    return EMBEDDED_DATASETS[name]()
+        return load_image_folder(data_dir, image_size, channels, validation_dir=validation_dir,
+                                 skip_corrupt=skip_corrupt)
+    if validation_dir is not None:
+        raise KerasViTError(f"--validation-dir goes with --data-dir (an image folder), not with --dataset {name}.")
+    if name in EMBEDDED_DATASETS:
+        return EMBEDDED_DATASETS[name]()
+    if name in IDX_DATASETS:
+        return load_idx_dataset(name, idx_dir=idx_dir, image_size=image_size, download=download)
+    if name.startswith(TFDS_PREFIX) and name[len(TFDS_PREFIX):]:
+        from keras_vit.data.tfds_source import load_tfds
+
+        return load_tfds(name[len(TFDS_PREFIX):], data_dir=tfds_data_dir, image_size=image_size,
+                         channels=channels, download=download)
+    raise KerasViTError(
+        f"Unknown dataset '{name}'. Known: {', '.join(known_datasets())}; "
+        f"or train on a folder of images with --data-dir."
+    )

@@ -42,7 +42,8 @@ class TrainResult:
 
 def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=300, batch_size=64,
           learning_rate=1e-3, weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1, augment="shift",
-          output_dir=None, seed=0, jit_compile=True, steps_per_execution=8, verbose=1, **model_overrides):
+          output_dir=None, seed=0, jit_compile=True, steps_per_execution=8, verbose=1, validation_dir=None,
+          skip_corrupt=False, idx_dir=None, tfds_data_dir=None, **model_overrides):
     """Trains preset `model` on `dataset` (or the image folder `data_dir`) and evaluates it on the test split.
 
     The model's image size, channels and class count come from the data (an embedded dataset) or from the preset
@@ -51,21 +52,27 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
 
     Args:
         model: preset name (see `list_models()`).
-        dataset: embedded dataset name; ignored when `data_dir` is given.
-        data_dir: folder with one sub-folder of images per class.
+        dataset: "digits" (embedded), "mnist", "fashion_mnist" or "tfds:NAME"; ignored when `data_dir` is an
+            image folder.
+        data_dir: folder with one sub-folder of images per class (with "mnist"/"fashion_mnist": their IDX files).
         epochs: training epochs.
         batch_size: images per step.
         learning_rate: peak learning rate.
         weight_decay: AdamW decoupled weight decay (kernels only).
         warmup_epochs: epochs of linear learning-rate warmup.
         label_smoothing: label smoothing of the cross-entropy.
-        augment: augmentation policy of the training batches, see `keras_vit.data.AUGMENTATIONS`.
+        augment: augmentation policy of the training batches (see `keras_vit.data.make_augmentation`), or an
+            augmentation it returned, e.g. `make_augmentation("deit", seed=0, extra_layers=[...])`.
         output_dir: where model.keras (with model.class_names.json), history.csv and training_curves.png go;
             default runs/<model>_<dataset>.
         seed: seed of weights initialisation, shuffling and dropout.
         jit_compile: compile the train and predict steps with XLA.
         steps_per_execution: training steps run in one call into the compiled graph (less Python overhead).
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+        validation_dir: separate folder of validation images, same class sub-folders as `data_dir`.
+        skip_corrupt: skip unreadable or corrupt images of `data_dir` (counted in the log) instead of failing.
+        idx_dir: folder holding the four IDX files of "mnist" or "fashion_mnist".
+        tfds_data_dir: TFDS data folder for `dataset="tfds:NAME"`.
         **model_overrides: builder arguments replacing the preset's (e.g. drop_path_rate=0.1).
 
     Returns:
@@ -80,10 +87,11 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
         if value < 1:
             raise KerasViTError(f"--{argument.replace('_', '-')} must be at least 1, got {value}.")
     keras.utils.set_random_seed(seed)
-    augmentation = make_augmentation(augment, seed=seed)
+    augmentation = augment if callable(augment) else make_augmentation(augment, seed=seed)
     config = preset_config(model)
     data = load_dataset(dataset, data_dir=data_dir, image_size=image_size_pair(config["image_size"]),
-                        channels=config.get("channels", 3))
+                        channels=config.get("channels", 3), validation_dir=validation_dir,
+                        skip_corrupt=skip_corrupt, idx_dir=idx_dir, tfds_data_dir=tfds_data_dir)
     network = create_model(model, image_size=data.image_shape[:2], channels=data.image_shape[2],
                            num_classes=data.num_classes, **model_overrides)
     train_batches = make_batches(data.train, data.num_classes, batch_size, training=True, seed=seed,

@@ -1,0 +1,70 @@
+"""Finding unreadable or corrupt images before training, so a bad file fails the run before its first step."""
+
+import logging
+import re
+
+import tensorflow as tf
+
+from keras_vit.errors import KerasViTError
+
+logger = logging.getLogger("keras_vit")
+MAX_LISTED = 20  # bad files named in an error; the rest are counted
+
+
+def find_corrupt_images(paths):
+    """Decodes every file once (in parallel, with the same TensorFlow decoder training uses) and returns the bad ones.
+
+    Args:
+        paths: image file paths.
+
+    Returns:
+        {path: reason} of the files that cannot be read or decoded, in the order of `paths`.
+
+    Example:
+        >>> find_corrupt_images(["ok.png", "broken.jpg"])
+        {'broken.jpg': 'Unknown image file format...'}
+    """
+    paths = [str(path) for path in paths]
+    if not paths:
+        return {}
+
+    def decodes(path):
+        image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+        return path, tf.shape(image)[0]
+
+    good = tf.data.Dataset.from_tensor_slices(paths).map(decodes, num_parallel_calls=tf.data.AUTOTUNE)
+    good = {path.decode() for path, _ in good.ignore_errors().as_numpy_iterator()}
+    return {path: _reason(path) for path in paths if path not in good}
+
+
+def check_images(paths, skip_corrupt=False, what="images"):
+    """The readable images of `paths`: a bad file is an error naming it, or with `skip_corrupt` a logged skip.
+
+    Raises:
+        KerasViTError: some files are unreadable or corrupt (all listed, up to 20) and `skip_corrupt` is False.
+
+    Example:
+        >>> good = check_images(paths, skip_corrupt=True)  # logs "Skipped 2 corrupt ..."
+    """
+    bad = find_corrupt_images(paths)
+    if not bad:
+        return list(paths)
+    if not skip_corrupt:
+        listed = "; ".join(f"{path} ({reason})" for path, reason in list(bad.items())[:MAX_LISTED])
+        more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+        raise KerasViTError(
+            f"{len(bad)} unreadable or corrupt file(s) among {what}: {listed}{more}. Remove them, or skip them "
+            f"with --skip-corrupt (skip_corrupt=True).")
+    logger.warning("Skipped %d corrupt or unreadable file(s) among %s: %s", len(bad), what,
+                   ", ".join(list(bad)[:MAX_LISTED]) + (" ..." if len(bad) > MAX_LISTED else ""))
+    return [path for path in paths if str(path) not in bad]
+
+
+def _reason(path):
+    try:
+        tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+    except (tf.errors.OpError, ValueError) as error:
+        message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", getattr(error, "message", str(error)))
+        message = re.sub(r"\s*\[Op:\w+\].*$", "", message.strip().splitlines()[0] if message.strip() else "")
+        return message or type(error).__name__
+    return "not decodable"

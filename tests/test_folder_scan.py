@@ -1,0 +1,109 @@
+"""Image folders: corrupt files found before training, --skip-corrupt, a separate validation folder, bad layouts."""
+
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_vit.data import find_corrupt_images, load_dataset, load_image_folder
+from keras_vit.errors import KerasViTError
+
+
+def _write(root, counts, mode="RGB", size=(6, 7), suffix="png"):
+    rng = np.random.default_rng(0)
+    for class_name, count in counts.items():
+        (root / class_name).mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            pixels = rng.integers(0, 256, size=(*size, 4), dtype=np.uint8)
+            Image.fromarray(pixels, "RGBA").convert(mode).save(root / class_name / f"{mode}{index}.{suffix}")
+    return root
+
+
+def _corrupt(root):
+    bad_text = root / "cat" / "notes.jpg"
+    bad_text.write_bytes(b"this is not a jpeg")
+    good = next((root / "dog").glob("*.png")).read_bytes()
+    truncated = root / "dog" / "truncated.png"
+    truncated.write_bytes(good[: len(good) // 2])
+    return [bad_text, truncated]
+
+
+def test_corrupt_files_are_all_named_before_training(tmp_path):
+    root = _write(tmp_path / "images", {"cat": 5, "dog": 5})
+    bad = _corrupt(root)
+    assert set(find_corrupt_images(sorted(root.rglob("*.*")))) == {str(path) for path in bad}
+    with pytest.raises(KerasViTError, match="2 unreadable or corrupt file") as error:
+        load_image_folder(root, image_size=(4, 4))
+    message = str(error.value)
+    assert all(str(path) in message for path in bad) and "--skip-corrupt" in message
+    assert "Unknown image file format" in message, "the decoder's reason is given"
+
+
+def test_skip_corrupt_skips_and_counts_them_in_the_log(tmp_path, caplog):
+    root = _write(tmp_path / "images", {"cat": 5, "dog": 5})
+    _corrupt(root)
+    with caplog.at_level(logging.WARNING, logger="keras_vit"):
+        data = load_dataset(data_dir=root, image_size=(4, 4), skip_corrupt=True)
+    assert "Skipped 2 corrupt or unreadable file(s)" in caplog.text and "notes.jpg" in caplog.text
+    assert sum(data.sizes.values()) == 10
+    assert len(list(data.train)) == data.sizes["train"], "every kept file decodes"
+
+
+def test_class_left_empty_by_skipping_is_an_error(tmp_path):
+    root = _write(tmp_path / "images", {"cat": 3, "dog": 3})
+    (root / "bird").mkdir()
+    (root / "bird" / "x.png").write_bytes(b"broken")
+    with pytest.raises(KerasViTError, match="bird hold no readable image"):
+        load_image_folder(root, image_size=(4, 4), skip_corrupt=True)
+
+
+def test_single_class_is_an_error(tmp_path):
+    root = _write(tmp_path / "images", {"cat": 6})
+    with pytest.raises(KerasViTError, match="single class \\('cat'\\).*at least two"):
+        load_image_folder(root, image_size=(4, 4))
+
+
+def test_empty_class_folder_is_an_error(tmp_path):
+    root = _write(tmp_path / "images", {"cat": 3, "dog": 3})
+    (root / "emu").mkdir()
+    with pytest.raises(KerasViTError, match="emu' holds no image"):
+        load_image_folder(root, image_size=(4, 4))
+
+
+def test_separate_validation_folder(tmp_path):
+    root = _write(tmp_path / "train", {"cat": 10, "dog": 10})
+    validation = _write(tmp_path / "val", {"dog": 4})
+    data = load_dataset(data_dir=root, validation_dir=validation, image_size=(4, 4))
+    assert data.sizes == {"train": 18, "validation": 4, "test": 2}
+    assert [int(label) for _, label in data.validation] == [1] * 4, "labels follow the training class names"
+    _write(tmp_path / "val", {"emu": 1})
+    with pytest.raises(KerasViTError, match="class folder\\(s\\) emu that"):
+        load_dataset(data_dir=root, validation_dir=validation, image_size=(4, 4))
+    with pytest.raises(KerasViTError, match="--validation-dir goes with --data-dir"):
+        load_dataset("digits", validation_dir=validation)
+
+
+def test_validation_folder_is_scanned_too(tmp_path):
+    root = _write(tmp_path / "train", {"cat": 4, "dog": 4})
+    validation = _write(tmp_path / "val", {"cat": 2})
+    (validation / "cat" / "bad.gif").write_bytes(b"GIF89a broken")
+    with pytest.raises(KerasViTError, match="bad.gif"):
+        load_image_folder(root, (4, 4), validation_dir=validation)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_mixed_channel_counts_are_reconciled(tmp_path, channels):
+    root = tmp_path / "images"
+    for mode, suffix in (("L", "png"), ("LA", "png"), ("RGB", "jpg"), ("RGBA", "png"), ("RGB", "bmp"),
+                         ("P", "gif")):
+        _write(root, {"a": 2, "b": 2}, mode=mode, suffix=suffix)
+    data = load_image_folder(root, (5, 5), channels=channels)
+    images = np.stack([image for image, _ in data.train.as_numpy_iterator()])
+    assert images.shape == (data.sizes["train"], 5, 5, channels) and images.max() <= 255.0
+
+
+def test_channel_counts_that_cannot_be_reconciled(tmp_path):
+    root = _write(tmp_path / "images", {"a": 3, "b": 3})
+    with pytest.raises(KerasViTError, match="cannot be reconciled to channels=4"):
+        load_image_folder(root, (4, 4), channels=4)
