@@ -1,5 +1,6 @@
 """Training: optimizer, learning-rate schedule, and the `train` entry point."""
 
 from keras_vit.training.optimizer import NO_WEIGHT_DECAY, build_optimizer
+from keras_vit.training.precision import PRECISIONS, precision_scope
 from keras_vit.training.schedules import WarmupCosineDecay
 from keras_vit.training.trainer import DEFAULT_MODEL, TrainResult, train

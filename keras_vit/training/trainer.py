@@ -11,6 +11,7 @@ from keras_vit.errors import KerasViTError
 from keras_vit.models import create_model, preset_config, save_classifier
 from keras_vit.models.vit import image_size_pair
 from keras_vit.training.optimizer import build_optimizer
+from keras_vit.training.precision import check_precision, precision_scope
 from keras_vit.viz import plot_history
 
 DEFAULT_MODEL = "vit_nano_patch2_32"
@@ -42,7 +43,7 @@ class TrainResult:
 
 def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=300, batch_size=64,
           learning_rate=1e-3, weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1, augment="shift",
-          output_dir=None, seed=0, jit_compile=True, steps_per_execution=8, verbose=1, validation_dir=None,
+          output_dir=None, seed=0, precision="float32", jit_compile=True, steps_per_execution=8, verbose=1, validation_dir=None,
           skip_corrupt=False, idx_dir=None, tfds_data_dir=None, **model_overrides):
     """Trains preset `model` on `dataset` (or the image folder `data_dir`) and evaluates it on the test split.
 
@@ -66,6 +67,7 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
         output_dir: where model.keras (with model.class_names.json), history.csv and training_curves.png go;
             default runs/<model>_<dataset>.
         seed: seed of weights initialisation, shuffling and dropout.
+        precision: "float32", "mixed_float16" (with loss scaling) or "mixed_bfloat16"; logits stay float32.
         jit_compile: compile the train and predict steps with XLA.
         steps_per_execution: training steps run in one call into the compiled graph (less Python overhead).
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
@@ -86,14 +88,16 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
                             ("steps_per_execution", steps_per_execution)):
         if value < 1:
             raise KerasViTError(f"--{argument.replace('_', '-')} must be at least 1, got {value}.")
+    check_precision(precision)
     keras.utils.set_random_seed(seed)
     augmentation = augment if callable(augment) else make_augmentation(augment, seed=seed)
     config = preset_config(model)
     data = load_dataset(dataset, data_dir=data_dir, image_size=image_size_pair(config["image_size"]),
                         channels=config.get("channels", 3), validation_dir=validation_dir,
                         skip_corrupt=skip_corrupt, idx_dir=idx_dir, tfds_data_dir=tfds_data_dir)
-    network = create_model(model, image_size=data.image_shape[:2], channels=data.image_shape[2],
-                           num_classes=data.num_classes, **model_overrides)
+    with precision_scope(precision):
+        network = create_model(model, image_size=data.image_shape[:2], channels=data.image_shape[2],
+                               num_classes=data.num_classes, **model_overrides)
     train_batches = make_batches(data.train, data.num_classes, batch_size, training=True, seed=seed,
                                  augment=augmentation)
     validation_batches = (None if data.validation is None

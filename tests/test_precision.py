@@ -1,0 +1,53 @@
+"""Mixed precision: models built under a policy, float32 logits, loss scaling, and NaN-free float16 training."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vit
+from keras_vit.errors import KerasViTError
+from keras_vit.training import precision_scope
+
+TINY = {
+    "vit_nano_patch4_32": {"embed_dim": 16, "depth": 2, "num_heads": 2, "mlp_dim": 32},
+    "swin_nano_patch2_window4_32": {"embed_dim": 8},
+}
+
+
+@pytest.mark.parametrize("precision, compute_dtype", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
+def test_scope_builds_mixed_layers_keeps_float32_logits_and_restores_the_policy(precision, compute_dtype):
+    before = keras.config.dtype_policy().name
+    with precision_scope(precision):
+        model = keras_vit.create_model("vit_nano_patch4_32", **TINY["vit_nano_patch4_32"])
+    assert keras.config.dtype_policy().name == before
+    assert model.get_layer("block_0").compute_dtype == compute_dtype
+    assert model.get_layer("block_0").variable_dtype == "float32"
+    assert model(np.zeros((1, 32, 32, 3), "float32")).dtype == "float32"
+
+
+@pytest.mark.parametrize("precision, tolerance", [("mixed_float16", 0.02), ("mixed_bfloat16", 0.1)])
+def test_mixed_logits_stay_close_to_float32_with_the_same_weights(precision, tolerance):
+    keras.utils.set_random_seed(0)
+    reference = keras_vit.create_model("vit_nano_patch4_32", **TINY["vit_nano_patch4_32"])
+    with precision_scope(precision):
+        mixed = keras_vit.create_model("vit_nano_patch4_32", **TINY["vit_nano_patch4_32"])
+    mixed.set_weights(reference.get_weights())
+    images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    expected = reference.predict(images, verbose=0)
+    np.testing.assert_allclose(mixed.predict(images, verbose=0), expected,
+                               atol=tolerance * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("model", sorted(TINY))
+def test_float16_training_has_no_nan_and_scales_the_loss(model, tmp_path):
+    result = keras_vit.train(model, epochs=2, batch_size=128, learning_rate=3e-3, warmup_epochs=1,
+                             precision="mixed_float16", jit_compile=False, output_dir=tmp_path, verbose=0,
+                             **TINY[model])
+    assert all(np.isfinite(result.history["loss"])) and np.isfinite(result.test_loss)
+    assert isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert all(np.isfinite(w).all() for w in result.model.get_weights())
+
+
+def test_unknown_precision_is_a_clear_error(tmp_path):
+    with pytest.raises(KerasViTError, match="Unknown precision 'float8'.*mixed_bfloat16"):
+        keras_vit.train(precision="float8", output_dir=tmp_path)
