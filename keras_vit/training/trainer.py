@@ -43,8 +43,8 @@ class TrainResult:
 
 def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=300, batch_size=64,
           learning_rate=1e-3, weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1, augment="shift",
-          output_dir=None, seed=0, precision="float32", jit_compile=True, steps_per_execution=8, verbose=1, validation_dir=None,
-          skip_corrupt=False, idx_dir=None, tfds_data_dir=None, **model_overrides):
+          output_dir=None, seed=0, precision="float32", jit_compile=True, steps_per_execution=8, verbose=1,
+          validation_dir=None, skip_corrupt=False, idx_dir=None, tfds_data_dir=None, **model_overrides):
     """Trains preset `model` on `dataset` (or the image folder `data_dir`) and evaluates it on the test split.
 
     The model's image size, channels and class count come from the data (an embedded dataset) or from the preset
