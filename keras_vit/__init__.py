@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from keras_vit import data, layers, models, training, viz  # noqa: E402
 from keras_vit.data import load_dataset  # noqa: E402
 from keras_vit.errors import KerasViTError  # noqa: E402
-from keras_vit.inference import explain_image, predict_images  # noqa: E402
+from keras_vit.inference import evaluate_model, explain_image, predict_images  # noqa: E402
 from keras_vit.models import (  # noqa: E402
     build_swin, build_vit, count_parameters, create_model, list_models, preset_config)
 from keras_vit.training import train  # noqa: E402

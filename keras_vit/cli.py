@@ -79,6 +79,22 @@ def _explain(model_path, image_path, output_path):
     print(f"Saved {output_path}")
 
 
+def _evaluate(**arguments):
+    from keras_vit.inference import evaluate_model
+
+    result = evaluate_model(**arguments)
+    top5_correct = round(result.top5_accuracy * result.size)
+    print(f"Accuracy: {100 * result.accuracy:.2f}% ({int(result.confusion_matrix.trace())}/{result.size})")
+    print(f"Top-5 accuracy: {100 * result.top5_accuracy:.2f}% ({top5_correct}/{result.size})")
+    width = max(5, *(len(row.name) for row in result.per_class))
+    header = f"{'class':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}"
+    print(header)
+    print("-" * len(header))
+    for row in result.per_class:
+        print(f"{row.name:<{width}} {row.precision:>9.4f} {row.recall:>9.4f} {row.f1:>9.4f} {row.support:>8}")
+    print(f"Saved {result.confusion_path}")
+
+
 def _parser():
     from keras_vit.data import AUGMENTATIONS
     from keras_vit.training.trainer import train
@@ -90,7 +106,9 @@ def _parser():
     train_parser = commands.add_parser(
         "train", help="train a model and report its test accuracy",
         description="Train a preset on a dataset (default: the embedded digits), evaluate it on the held-out test "
-                    "split, and save model.keras, history.csv and training_curves.png in the output folder.")
+                    "split, and save model.keras, best.keras, history.csv, logs/ (TensorBoard) and "
+                    "training_curves.png in the output folder. Started again after a crash, the same command "
+                    "resumes from the output folder's backup/.")
     train_parser.set_defaults(command=_train)
 
     def option(flag, kind, text, dest=None, default_text=None):
@@ -125,6 +143,8 @@ def _parser():
     option("--verbose", int, "0 silent, 1 progress bar, 2 one line per epoch")
     train_parser.add_argument("--no-jit-compile", dest="jit_compile", action="store_false",
                               default=argparse.SUPPRESS, help="do not compile the training step with XLA")
+    train_parser.add_argument("--overwrite", action="store_true", default=argparse.SUPPRESS,
+                              help="replace the run in the output folder when it is another run or a finished one")
 
     models_parser = commands.add_parser("models", help="list the model presets with their parameter counts")
     models_parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vit_small*'")
@@ -149,6 +169,23 @@ def _parser():
     predict_parser.add_argument("image_paths", metavar="IMAGE", nargs="+", help="JPEG, PNG, BMP or GIF files")
     predict_parser.add_argument("--top-k", type=int, default=5, help="classes shown per image (default: 5)")
     predict_parser.set_defaults(command=_predict)
+
+    evaluate_parser = commands.add_parser(
+        "evaluate", help="accuracy, top-5, per-class precision/recall and a confusion-matrix PNG of a model",
+        description="Evaluate a .keras classifier on a split of a dataset (loaded at the model's image size) and "
+                    "write its confusion matrix as a PNG.")
+    evaluate_parser.add_argument("model_path", metavar="MODEL", help="a .keras file")
+    evaluate_parser.add_argument("--dataset", default=defaults["dataset"],
+                                 help="digits (embedded), mnist, fashion_mnist, or tfds:NAME (default: %(default)s)")
+    evaluate_parser.add_argument("--data-dir", help="folder with one sub-folder of images per class "
+                                                    "(replaces --dataset)")
+    evaluate_parser.add_argument("--idx-dir", help="folder with the four IDX files of mnist or fashion_mnist")
+    evaluate_parser.add_argument("--tfds-data-dir", help="TensorFlow Datasets data folder for tfds:NAME")
+    evaluate_parser.add_argument("--split", default="test", help="test, validation or train (default: test)")
+    evaluate_parser.add_argument("--batch-size", type=int, default=64, help="images per step (default: 64)")
+    evaluate_parser.add_argument("--output", help="the confusion-matrix PNG "
+                                                  "(default: beside MODEL, <stem>.confusion_<split>.png)")
+    evaluate_parser.set_defaults(command=_evaluate)
 
     explain_parser = commands.add_parser(
         "explain", help="heatmap of what the model looked at, over the image",

@@ -1,4 +1,5 @@
-"""Using a trained classifier: predictions on image files, and maps of what the model looked at."""
+"""Using a trained classifier: predictions on image files, maps of what the model looked at, evaluation."""
 
+from keras_vit.inference.evaluate import EvaluationResult, evaluate_model
 from keras_vit.inference.explain import explain_image
 from keras_vit.inference.predict import load_image, predict_images

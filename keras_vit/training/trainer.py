@@ -10,8 +10,10 @@ from keras_vit.data import DEFAULT_DATASET, load_dataset, make_augmentation, mak
 from keras_vit.errors import KerasViTError
 from keras_vit.models import create_model, preset_config, save_classifier
 from keras_vit.models.vit import image_size_pair
+from keras_vit.training.callbacks import RaiseOnNaN, SaveBestClassifier
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.training.precision import check_precision, precision_scope
+from keras_vit.training.run_folder import BACKUP_DIR, HISTORY_FILE, LOGS_DIR, prepare_run_folder, read_history
 from keras_vit.viz import plot_history
 
 DEFAULT_MODEL = "vit_nano_patch2_32"
@@ -33,8 +35,12 @@ class TrainResult:
         return self.output_dir / "model.keras"
 
     @property
+    def best_model_path(self):
+        return self.output_dir / "best.keras"
+
+    @property
     def history_path(self):
-        return self.output_dir / "history.csv"
+        return self.output_dir / HISTORY_FILE
 
     @property
     def curves_path(self):
@@ -44,12 +50,19 @@ class TrainResult:
 def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=300, batch_size=64,
           learning_rate=1e-3, weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1, augment="shift",
           output_dir=None, seed=0, precision="float32", jit_compile=True, steps_per_execution=8, verbose=1,
-          validation_dir=None, skip_corrupt=False, idx_dir=None, tfds_data_dir=None, **model_overrides):
+          validation_dir=None, skip_corrupt=False, idx_dir=None, tfds_data_dir=None, overwrite=False,
+          **model_overrides):
     """Trains preset `model` on `dataset` (or the image folder `data_dir`) and evaluates it on the test split.
 
     The model's image size, channels and class count come from the data (an embedded dataset) or from the preset
     (an image folder, whose images are resized to the preset's size). Training uses AdamW with linear warmup then
     cosine decay, label smoothing, and `model.fit`.
+
+    The output folder holds run.json (the arguments that define the run), the model after the last epoch
+    (model.keras), the best one by validation accuracy (best.keras; when there is a validation split), history.csv,
+    TensorBoard logs (logs/) and training_curves.png. During training, backup/ holds the state after the last
+    completed epoch: the same call, after a crash or a kill, resumes from there (learning-rate schedule included), and
+    the backup is deleted when training ends.
 
     Args:
         model: preset name (see `list_models()`).
@@ -64,8 +77,7 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
         label_smoothing: label smoothing of the cross-entropy.
         augment: augmentation policy of the training batches (see `keras_vit.data.make_augmentation`), or an
             augmentation it returned, e.g. `make_augmentation("deit", seed=0, extra_layers=[...])`.
-        output_dir: where model.keras (with model.class_names.json), history.csv and training_curves.png go;
-            default runs/<model>_<dataset>.
+        output_dir: the output folder (see above); default runs/<model>_<dataset>.
         seed: seed of weights initialisation, shuffling and dropout.
         precision: "float32", "mixed_float16" (with loss scaling) or "mixed_bfloat16"; logits stay float32.
         jit_compile: compile the train and predict steps with XLA.
@@ -75,10 +87,15 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
         skip_corrupt: skip unreadable or corrupt images of `data_dir` (counted in the log) instead of failing.
         idx_dir: folder holding the four IDX files of "mnist" or "fashion_mnist".
         tfds_data_dir: TFDS data folder for `dataset="tfds:NAME"`.
+        overwrite: replace the run in `output_dir` when it is another run or a finished one, instead of failing.
         **model_overrides: builder arguments replacing the preset's (e.g. drop_path_rate=0.1).
 
     Returns:
-        TrainResult.
+        TrainResult, whose history covers all epochs, those before a resume included.
+
+    Raises:
+        KerasViTError: bad arguments or data, `output_dir` holds another run or a finished one, or the loss became
+            NaN (the backup is kept).
 
     Example:
         >>> result = keras_vit.train("vit_nano_patch2_32", dataset="digits", epochs=5)
@@ -89,12 +106,20 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
         if value < 1:
             raise KerasViTError(f"--{argument.replace('_', '-')} must be at least 1, got {value}.")
     check_precision(precision)
+    output_dir = pathlib.Path(output_dir or f"runs/{model}_{'folder' if data_dir else dataset}")
+    run_arguments = dict(
+        model=model, dataset=None if data_dir else dataset, data_dir=_absolute(data_dir),
+        validation_dir=_absolute(validation_dir), skip_corrupt=skip_corrupt, epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
+        label_smoothing=label_smoothing, augment=augment if isinstance(augment, str) else type(augment).__name__,
+        seed=seed, precision=precision, model_overrides=model_overrides)
     keras.utils.set_random_seed(seed)
     augmentation = augment if callable(augment) else make_augmentation(augment, seed=seed)
     config = preset_config(model)
     data = load_dataset(dataset, data_dir=data_dir, image_size=image_size_pair(config["image_size"]),
                         channels=config.get("channels", 3), validation_dir=validation_dir,
                         skip_corrupt=skip_corrupt, idx_dir=idx_dir, tfds_data_dir=tfds_data_dir)
+    completed_epochs = prepare_run_folder(output_dir, run_arguments, overwrite=overwrite)
     with precision_scope(precision):
         network = create_model(model, image_size=data.image_shape[:2], channels=data.image_shape[2],
                                num_classes=data.num_classes, **model_overrides)
@@ -112,15 +137,26 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
-    output_dir = pathlib.Path(output_dir or f"runs/{model}_{'folder' if data_dir else dataset}")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    history = network.fit(train_batches, validation_data=validation_batches, epochs=epochs, verbose=verbose,
-                          shuffle=False,  # the pipeline shuffles
-                          callbacks=[keras.callbacks.CSVLogger(str(output_dir / "history.csv"))])
+    history_path = output_dir / HISTORY_FILE
+    earlier = read_history(history_path) if completed_epochs else {}
+    callbacks = [keras.callbacks.CSVLogger(str(history_path), append=True),  # logs an epoch before backing it up
+                 SaveBestClassifier(output_dir / "best.keras", data.class_names,
+                                    best=max(earlier.get("val_accuracy", []), default=-math.inf)),
+                 keras.callbacks.BackupAndRestore(str(output_dir / BACKUP_DIR)),
+                 RaiseOnNaN(output_dir / BACKUP_DIR),
+                 keras.callbacks.TensorBoard(str(output_dir / LOGS_DIR), write_graph=False)]
+    network.fit(train_batches, validation_data=validation_batches, epochs=epochs, verbose=verbose,
+                shuffle=False,  # the pipeline shuffles
+                callbacks=callbacks)
+    history = read_history(history_path)
     test_loss, test_accuracy = network.evaluate(
         make_batches(data.test, data.num_classes, batch_size), verbose=0)
-    result = TrainResult(network, history.history, float(test_accuracy), float(test_loss), data.sizes["test"],
+    result = TrainResult(network, history, float(test_accuracy), float(test_loss), data.sizes["test"],
                          output_dir)
     save_classifier(network, result.model_path, data.class_names)
-    plot_history(history.history, result.curves_path, title=f"{model} on {dataset if not data_dir else data_dir}")
+    plot_history(history, result.curves_path, title=f"{model} on {dataset if not data_dir else data_dir}")
     return result
+
+
+def _absolute(path):
+    return None if path is None else str(pathlib.Path(path).resolve())

@@ -1,0 +1,102 @@
+"""`evaluate_model`: a trained classifier's figures on one split of a dataset, and its confusion-matrix PNG."""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from keras_vit.data import DEFAULT_DATASET, load_dataset
+from keras_vit.errors import KerasViTError
+from keras_vit.inference.metrics import ClassificationMetrics, classification_metrics
+from keras_vit.models.saving import class_names_path, load_classifier
+from keras_vit.viz import plot_confusion_matrix
+
+SPLITS = ("test", "validation", "train")
+
+
+@dataclasses.dataclass
+class EvaluationResult(ClassificationMetrics):
+    """`ClassificationMetrics` of one split, with the split's name and the confusion-matrix PNG written."""
+
+    split: str = "test"
+    confusion_path: pathlib.Path = None
+
+
+def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="test", batch_size=64, output=None,
+                   idx_dir=None, tfds_data_dir=None):
+    """Evaluates a classifier on a split of a dataset and writes its confusion matrix as a PNG.
+
+    The data are loaded as `train` loads them, at the model's input size and channel count (image folders and
+    TFDS/IDX images are resized to it). When the model has a class names file beside it, the data's class names
+    must be the same, in the same order. Figures are those of `classification_metrics` (top-5 accuracy is 1.0 for
+    a model with fewer than 5 classes).
+
+    Args:
+        model_path: a `.keras` file saved by `save_classifier`, or a `keras.Model` (then `output` is required).
+        dataset: "digits", "mnist", "fashion_mnist" or "tfds:NAME"; ignored when `data_dir` is an image folder.
+        data_dir: folder with one sub-folder of images per class (with "mnist"/"fashion_mnist": their IDX files).
+        split: "test", "validation" or "train".
+        batch_size: images per prediction step.
+        output: the PNG to write; default `<model folder>/<model stem>.confusion_<split>.png`.
+        idx_dir: folder holding the four IDX files of "mnist" or "fashion_mnist".
+        tfds_data_dir: TFDS data folder for `dataset="tfds:NAME"`.
+
+    Returns:
+        EvaluationResult.
+
+    Raises:
+        KerasViTError: an unknown or absent split, `batch_size` < 1, data whose image shape, class count or class
+            names differ from the model's, or no `output` for a model in memory.
+
+    Example:
+        >>> result = evaluate_model("runs/digits/model.keras", dataset="digits")
+        >>> print(f"{result.accuracy:.3f}", result.confusion_path)
+        0.975 runs/digits/model.confusion_test.png
+    """
+    if split not in SPLITS:
+        raise KerasViTError(f"Unknown split '{split}'. Known: {', '.join(SPLITS)}.")
+    if batch_size < 1:
+        raise KerasViTError(f"--batch-size must be at least 1, got {batch_size}.")
+    if output is None and not isinstance(model_path, (str, pathlib.Path)):
+        raise KerasViTError("A model in memory needs output=<PNG path> for its confusion matrix.")
+    model, class_names = load_classifier(model_path)
+    image_shape = tuple(model.input_shape[1:])
+    data = load_dataset(dataset, data_dir=data_dir, image_size=image_shape[:2], channels=image_shape[2],
+                        idx_dir=idx_dir, tfds_data_dir=tfds_data_dir)
+    _check_data_fits(data, image_shape, class_names, _has_class_names_file(model_path))
+    images = getattr(data, split)
+    if images is None:
+        raise KerasViTError(f"The dataset has no {split} split; choose --split test or train.")
+    logits, labels = [], []
+    for batch_images, batch_labels in images.batch(batch_size).prefetch(tf.data.AUTOTUNE):
+        logits.append(np.asarray(model.predict_on_batch(batch_images), dtype="float32"))
+        labels.append(batch_labels.numpy())
+    if not labels:
+        raise KerasViTError(f"The {split} split holds no images.")
+    metrics = classification_metrics(np.concatenate(labels), np.concatenate(logits), class_names)
+    if output is None:
+        model_path = pathlib.Path(model_path)
+        output = model_path.with_name(f"{model_path.stem}.confusion_{split}.png")
+    plot_confusion_matrix(metrics.confusion_matrix, class_names, output,
+                          title=f"{data_dir or dataset}, {split} split: {100 * metrics.accuracy:.2f}% accuracy")
+    return EvaluationResult(**vars(metrics), split=split, confusion_path=pathlib.Path(output))
+
+
+def _has_class_names_file(model_path):
+    return isinstance(model_path, (str, pathlib.Path)) and class_names_path(model_path).is_file()
+
+
+def _check_data_fits(data, image_shape, class_names, names_known):
+    """Raises KerasViTError when the data's images or classes are not those of the model."""
+    if tuple(data.image_shape) != image_shape:
+        raise KerasViTError(f"The data's images are {data.image_shape}, the model takes {image_shape} "
+                            f"(height, width, channels).")
+    if data.num_classes != len(class_names):
+        raise KerasViTError(f"The data has {data.num_classes} classes, the model {len(class_names)}.")
+    if names_known and list(data.class_names) != list(class_names):
+        only_data = [name for name in data.class_names if name not in class_names]
+        only_model = [name for name in class_names if name not in data.class_names]
+        difference = (f"only in the data: {only_data}; only in the model: {only_model}" if only_data or only_model
+                      else f"same names in another order: data {data.class_names}, model {class_names}")
+        raise KerasViTError(f"The data's class names are not the model's ({difference}).")

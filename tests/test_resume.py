@@ -1,0 +1,85 @@
+"""What a run leaves behind: resume after SIGKILL, NaN loss, the output folder of another run, best model, logs."""
+
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import keras
+import pytest
+
+import keras_vit
+from keras_vit.data import load_dataset
+from keras_vit.errors import KerasViTError
+from keras_vit.training import trainer
+
+TINY = dict(model="vit_nano_patch4_28", dataset="digits", batch_size=128, learning_rate=3e-3, warmup_epochs=1,
+            jit_compile=False, verbose=0)
+
+
+def _epochs_logged(path):
+    if not path.is_file():
+        return []
+    with open(path, newline="") as file:
+        return [int(row["epoch"]) for row in csv.DictReader(file)]
+
+
+def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
+    output = tmp_path / "run"
+    command = [shutil.which("keras-vit"), "train", "--model", "vit_nano_patch4_28", "--epochs", "8",
+               "--batch-size", "32", "--steps-per-execution", "1", "--no-jit-compile", "--verbose", "2",
+               "--output", str(output)]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
+    deadline = time.monotonic() + 120
+    while len(_epochs_logged(output / "history.csv")) < 2 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)
+    assert first.wait() == -signal.SIGKILL, "the first run ended before it could be killed"
+    backed_up = json.loads((output / "backup" / "training_metadata.json").read_text())["epoch"]
+    assert 1 <= backed_up < 8, "history.csv logs an epoch just before it is backed up"
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert second.returncode == 0, second.stderr[-3000:]
+    started = [int(epoch) for epoch in re.findall(r"^Epoch (\d+)/8", second.stdout, re.MULTILINE)]
+    assert started and started[0] == backed_up + 1 and started[-1] == 8, started
+    assert _epochs_logged(output / "history.csv") == list(range(8)), "each epoch logged once"
+    assert not (output / "backup").exists()
+    steps_per_epoch = -(-load_dataset("digits").sizes["train"] // 32)
+    optimizer = keras.saving.load_model(output / "model.keras", safe_mode=True).optimizer
+    assert int(optimizer.iterations.numpy()) == 8 * steps_per_epoch, "the schedule's step count was restored"
+
+
+def test_nan_loss_stops_training_with_an_error_and_keeps_the_backup(tmp_path, monkeypatch):
+    # a NaN learning rate turns the weights NaN at the update of epoch 1 (one step per epoch, its loss computed
+    # before the update): the loss of epoch 2 is NaN
+    monkeypatch.setattr(trainer, "build_optimizer", lambda *args, **kwargs: keras.optimizers.SGD(
+        keras.optimizers.schedules.PiecewiseConstantDecay([0], [1e-3, float("nan")])))
+    with pytest.raises(KerasViTError, match="loss became NaN at epoch 2; the last backup is kept in"):
+        keras_vit.train(**{**TINY, "batch_size": 4096}, epochs=5, output_dir=tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+
+
+def test_an_output_folder_of_another_or_a_finished_run_is_an_error(tmp_path):
+    output = tmp_path / "run"
+    keras_vit.train(**TINY, epochs=1, output_dir=output)
+    with pytest.raises(KerasViTError, match=r"holds another run \(epochs 1 -> 2, seed 0 -> 1\).*--overwrite"):
+        keras_vit.train(**TINY, epochs=2, seed=1, output_dir=output)
+    with pytest.raises(KerasViTError, match="already holds a finished run.*--overwrite"):
+        keras_vit.train(**TINY, epochs=1, output_dir=output)
+    result = keras_vit.train(**TINY, epochs=2, output_dir=output, overwrite=True)
+    assert len(result.history["loss"]) == 2 and _epochs_logged(result.history_path) == [0, 1]
+    assert json.loads((output / "run.json").read_text())["epochs"] == 2
+
+
+def test_a_run_leaves_the_best_model_logs_history_and_curves(tmp_path):
+    result = keras_vit.train(**TINY, epochs=2, output_dir=tmp_path / "run")
+    model, class_names = keras_vit.models.load_classifier(result.best_model_path)
+    assert class_names == [str(digit) for digit in range(10)] and model.output_shape == (None, 10)
+    assert any((result.output_dir / "logs").rglob("events.out.tfevents.*"))
+    assert result.curves_path.is_file() and _epochs_logged(result.history_path) == [0, 1]
+    assert not (result.output_dir / "backup").exists()
