@@ -139,6 +139,7 @@ def _parser():
     option("--output", str, "output folder", dest="output_dir", default_text="runs/<model>_<dataset>")
     option("--seed", int, "random seed")
     option("--precision", str, "float32, mixed_float16 or mixed_bfloat16")
+    option("--backup-interval", float, "least seconds between two backups a killed run resumes from")
     option("--steps-per-execution", int, "training steps per call into the compiled graph")
     option("--verbose", int, "0 silent, 1 progress bar, 2 one line per epoch")
     train_parser.add_argument("--no-jit-compile", dest="jit_compile", action="store_false",

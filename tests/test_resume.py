@@ -10,12 +10,14 @@ import subprocess
 import time
 
 import keras
+import numpy as np
 import pytest
 
 import keras_vit
 from keras_vit.data import load_dataset
 from keras_vit.errors import KerasViTError
 from keras_vit.training import trainer
+from keras_vit.training.callbacks import IntervalBackupAndRestore
 
 TINY = dict(model="vit_nano_patch4_28", dataset="digits", batch_size=128, learning_rate=3e-3, warmup_epochs=1,
             jit_compile=False, verbose=0)
@@ -32,6 +34,7 @@ def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
     output = tmp_path / "run"
     command = [shutil.which("keras-vit"), "train", "--model", "vit_nano_patch4_28", "--epochs", "8",
                "--batch-size", "32", "--steps-per-execution", "1", "--no-jit-compile", "--verbose", "2",
+               "--backup-interval", "0",
                "--output", str(output)]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
@@ -83,3 +86,16 @@ def test_a_run_leaves_the_best_model_logs_history_and_curves(tmp_path):
     assert any((result.output_dir / "logs").rglob("events.out.tfevents.*"))
     assert result.curves_path.is_file() and _epochs_logged(result.history_path) == [0, 1]
     assert not (result.output_dir / "backup").exists()
+
+
+@pytest.mark.parametrize("min_interval, backed_up_epochs", [(0, [1, 2, 3, 4]), (1e9, [1, 4])])
+def test_backups_are_spaced_by_the_interval_but_cover_the_first_and_last_epoch(tmp_path, min_interval,
+                                                                              backed_up_epochs):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    backup = IntervalBackupAndRestore(str(tmp_path / "backup"), min_interval=min_interval)
+    saved = []
+    original = backup._save_model
+    backup._save_model = lambda: (saved.append(backup._current_epoch), original())
+    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=4, verbose=0, callbacks=[backup])
+    assert saved == backed_up_epochs

@@ -1,6 +1,7 @@
 """Callbacks of `train`: the best model by validation accuracy, and a NaN loss that stops training with an error."""
 
 import math
+import time
 
 import keras
 
@@ -63,3 +64,30 @@ class RaiseOnNaN(keras.callbacks.Callback):
                     else "no epoch completed, so there is no backup")
             raise KerasViTError(f"loss became NaN at epoch {self.epoch + 1}; {kept}. Lower --learning-rate or "
                                 f"use --precision float32.")
+
+
+class IntervalBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` that writes its end-of-epoch backup at most every `min_interval` seconds.
+
+    Backing up weights and optimizer state after every epoch costs more than a short epoch itself (about 0.2 s an
+    epoch for the nano ViT on the digits, where an epoch takes 0.5 s). The first and last epochs are always backed
+    up; a killed run loses at most `min_interval` seconds of training. 0 backs up every epoch.
+
+    Args:
+        backup_dir: folder of the backup.
+        min_interval: least number of seconds between two backups.
+
+    Example:
+        >>> model.fit(..., callbacks=[IntervalBackupAndRestore("run/backup", min_interval=30)])
+    """
+
+    def __init__(self, backup_dir, min_interval=30.0):
+        super().__init__(backup_dir)
+        self.min_interval = float(min_interval)
+        self._last_backup = -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        if now - self._last_backup >= self.min_interval or epoch + 1 == self.params.get("epochs"):
+            super().on_epoch_end(epoch, logs)
+            self._last_backup = now

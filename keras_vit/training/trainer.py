@@ -10,7 +10,7 @@ from keras_vit.data import DEFAULT_DATASET, load_dataset, make_augmentation, mak
 from keras_vit.errors import KerasViTError
 from keras_vit.models import create_model, preset_config, save_classifier
 from keras_vit.models.vit import image_size_pair
-from keras_vit.training.callbacks import RaiseOnNaN, SaveBestClassifier
+from keras_vit.training.callbacks import IntervalBackupAndRestore, RaiseOnNaN, SaveBestClassifier
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.training.precision import check_precision, precision_scope
 from keras_vit.training.run_folder import BACKUP_DIR, HISTORY_FILE, LOGS_DIR, prepare_run_folder, read_history
@@ -51,7 +51,7 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
           learning_rate=1e-3, weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1, augment="shift",
           output_dir=None, seed=0, precision="float32", jit_compile=True, steps_per_execution=8, verbose=1,
           validation_dir=None, skip_corrupt=False, idx_dir=None, tfds_data_dir=None, overwrite=False,
-          **model_overrides):
+          backup_interval=30.0, **model_overrides):
     """Trains preset `model` on `dataset` (or the image folder `data_dir`) and evaluates it on the test split.
 
     The model's image size, channels and class count come from the data (an embedded dataset) or from the preset
@@ -88,6 +88,8 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
         idx_dir: folder holding the four IDX files of "mnist" or "fashion_mnist".
         tfds_data_dir: TFDS data folder for `dataset="tfds:NAME"`.
         overwrite: replace the run in `output_dir` when it is another run or a finished one, instead of failing.
+        backup_interval: least seconds between two backups of a running training (first and last epochs are
+            always backed up); a killed run resumes from its last backup.
         **model_overrides: builder arguments replacing the preset's (e.g. drop_path_rate=0.1).
 
     Returns:
@@ -142,7 +144,7 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
     callbacks = [keras.callbacks.CSVLogger(str(history_path), append=True),  # logs an epoch before backing it up
                  SaveBestClassifier(output_dir / "best.keras", data.class_names,
                                     best=max(earlier.get("val_accuracy", []), default=-math.inf)),
-                 keras.callbacks.BackupAndRestore(str(output_dir / BACKUP_DIR)),
+                 IntervalBackupAndRestore(str(output_dir / BACKUP_DIR), min_interval=backup_interval),
                  RaiseOnNaN(output_dir / BACKUP_DIR),
                  keras.callbacks.TensorBoard(str(output_dir / LOGS_DIR), write_graph=False)]
     network.fit(train_batches, validation_data=validation_batches, epochs=epochs, verbose=verbose,
