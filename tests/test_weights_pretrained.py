@@ -6,7 +6,7 @@ import types
 import numpy as np
 import pytest
 
-from keras_vit import KerasViTError
+from keras_vit import KerasViTError, create_model
 from keras_vit.models import PRESETS
 from keras_vit.weights import create_pretrained, list_pretrained, load_pretrained_weights, write_safetensors
 from keras_vit.weights import download
@@ -22,8 +22,8 @@ def test_registry_rows_name_known_presets_and_their_normalisation():
                  "google/vit-base-patch16-224", "microsoft/swin-tiny-patch4-window7-224"):
         assert name in rows
     assert all(row["preset"] in PRESETS for row in rows.values())
-    assert rows["vit_tiny_patch16_224.augreg_in21k_ft_in1k"]["source"] == "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k"
-    assert rows["vit_tiny_patch16_224.augreg_in21k_ft_in1k"]["mean"] == (0.5, 0.5, 0.5)
+    augreg = rows["vit_tiny_patch16_224.augreg_in21k_ft_in1k"]
+    assert augreg["source"] == "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k" and augreg["mean"] == (0.5, 0.5, 0.5)
     assert rows["swin_tiny_patch4_window7_224.ms_in1k"]["std"] == (0.229, 0.224, 0.225)
     assert rows["deit_tiny_patch16_224.fb_in1k"]["preset"] == "vit_tiny_patch16_224"
     assert rows["deit_tiny_patch16_224.fb_in1k"]["mean"] == (0.485, 0.456, 0.406)
@@ -93,3 +93,8 @@ def test_a_cached_published_checkpoint_builds_its_preset_with_its_normalisation(
     x = images(seeded)
     expected = reference_vit(tensors, x, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-4)
+    other = create_model("vit_tiny_patch16_224", num_classes=3, image_size=16, **TINY)
+    notes = load_pretrained_weights(other, "deit_tiny_patch16_224.fb_in1k").notes
+    assert notes[-1] == ("input normalisation: the model uses mean (0.5, 0.5, 0.5) and std (0.5, 0.5, 0.5), the "
+                         "checkpoint was trained with mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)")
+    assert notes[0].startswith("head: new, 3 classes")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from keras_vit import KerasViTError, build_vit
+from keras_vit import KerasViTError, build_vit, create_model
 from keras_vit.layers import resample_position_embeddings
 from keras_vit.weights import create_pretrained, load_pretrained_weights, write_safetensors
 from keras_vit.weights.pretrained import infer_preset
@@ -247,7 +247,8 @@ def test_unmatched_and_misshapen_tensors_are_listed_and_nothing_is_set(tmp_path,
         load_pretrained_weights(model, path)
     message = str(error.value)
     assert str(path) in message
-    assert "misshapen (1): blocks.1.mlp.fc1.weight (31, 16) gives (16, 31), block_1/mlp/fc1/kernel is (16, 32)" in message
+    assert ("misshapen (1): blocks.1.mlp.fc1.weight (31, 16) gives (16, 31), block_1/mlp/fc1/kernel is (16, 32)"
+            in message)
     assert "checkpoint tensors not used (2): blocks.0.extra.weight; blocks.1.mlp.fc1.weight" in message
     assert "model weights not set (2): block_1/mlp/fc1/kernel; norm/beta" in message
     for weight, value in zip(model.weights, before):
@@ -255,8 +256,6 @@ def test_unmatched_and_misshapen_tensors_are_listed_and_nothing_is_set(tmp_path,
 
 
 def test_a_swin_model_refuses_a_vit_checkpoint(tmp_path, seeded):
-    from keras_vit import create_model
-
     path = save(tmp_path / "model.safetensors", timm_vit_tensors(seeded))
     swin = create_model("swin_nano_patch2_window4_32", image_size=16, depths=(2,), num_heads=(2,), embed_dim=8)
     with pytest.raises(KerasViTError, match="is a ViT .*has no layer block_0"):

@@ -24,7 +24,7 @@ class ImportReport:
     Example:
         >>> report = load_pretrained_weights(model, "model.safetensors")
         >>> print("\\n".join(report.notes))
-        head: new, 10 classes (the checkpoint's head has 1000)
+        head: new, 10 classes (the checkpoint's head has shape (1000, 192))
     """
 
     checkpoint: str

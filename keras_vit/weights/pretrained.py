@@ -47,7 +47,14 @@ def load_pretrained_weights(model, weights, head="auto", cache_dir=None):
         ['head: new, 10 classes (the checkpoint's head has shape (1000, 192))']
     """
     tensors = read_checkpoint(checkpoint_file(weights, cache_dir))
-    return _import(model, tensors, str(weights), head)
+    report = _import(model, tensors, str(weights), head)
+    published = PUBLISHED.get(str(weights))
+    normalize = {layer.name: layer for layer in model.layers}.get("normalize")
+    if published and normalize and (_per_channel(normalize.mean), _per_channel(normalize.std)) != (
+            published.mean, published.std):
+        report.notes.append(f"input normalisation: the model uses mean {normalize.mean} and std {normalize.std}, "
+                            f"the checkpoint was trained with mean {published.mean} and std {published.std}")
+    return report
 
 
 def create_pretrained(weights, preset=None, num_classes=None, image_size=None, head="auto", cache_dir=None,
@@ -136,6 +143,10 @@ def _differences(described, preset, **overrides):
         if key not in _ADAPTABLE and _normalise(value) != _normalise(ours):
             differences.append(f"{key} {value} (checkpoint) vs {ours} (preset)")
     return differences
+
+
+def _per_channel(values, channels=3):
+    return tuple(values) * channels if len(values) == 1 else tuple(values)
 
 
 def _normalise(value):

@@ -53,9 +53,9 @@ class SwinNames:
 
 _TIMM = dict(patch="patch_embed.proj", patch_norm="patch_embed.norm", block="layers.{stage}.blocks.{index}",
              norm1="norm1", qkv=("attn.qkv",), bias_table="attn.relative_position_bias_table",
-             attention_out="attn.proj", norm2="norm2", fc1="mlp.fc1", fc2="mlp.fc2", merging="layers.{stage}.downsample",
-             norm="norm", buffers=r".*\.attn\.relative_position_index|.*\.attn_mask",
-             index_buffer="attn.relative_position_index")
+             attention_out="attn.proj", norm2="norm2", fc1="mlp.fc1", fc2="mlp.fc2",
+             merging="layers.{stage}.downsample", norm="norm",
+             buffers=r".*\.attn\.relative_position_index|.*\.attn_mask", index_buffer="attn.relative_position_index")
 SWIN_LAYOUTS = {
     "timm-swin": SwinNames(**_TIMM, merging_offset=0, head="head.fc"),
     "timm-swin-old": SwinNames(**_TIMM, merging_offset=-1, head="head"),
