@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_vit import KerasViTError, create_model
-from keras_vit.weights import load_pretrained_weights, write_safetensors
+from keras_vit.weights import create_pretrained, load_pretrained_weights, write_safetensors
 from test_weights_vit import bf16_exact, layer_norm, linear, mlp, normalize, patch_embed, softmax
 
 DIM, DEPTHS, HEADS, WINDOW, PATCH, IMAGE, CLASSES = 8, (2, 2), (2, 4), 4, 2, 16, 5
@@ -202,3 +202,16 @@ def test_a_missing_merging_layer_is_named(tmp_path, seeded):
     write_safetensors(path, stored)
     with pytest.raises(KerasViTError, match=r"model weights not set \(1\): stage_1_merging/reduction/kernel"):
         load_pretrained_weights(tiny_swin(), path)
+
+
+def test_create_pretrained_reads_the_swin_architecture_from_the_checkpoint(tmp_path, seeded):
+    tensors = timm_swin_tensors(seeded)
+    path = tmp_path / "model.safetensors"
+    write_safetensors(path, tensors)
+    tiny = dict(image_size=IMAGE, patch_size=PATCH, embed_dim=DIM, depths=DEPTHS, num_heads=HEADS, window_size=WINDOW)
+    model = create_pretrained(path, preset="swin_tiny_patch4_window7_224", **tiny)
+    assert model.output_shape == (None, CLASSES)
+    x = seeded.uniform(0, 255, (2, IMAGE, IMAGE, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), reference_swin(tensors, x), atol=1e-4)
+    with pytest.raises(KerasViTError, match=r"num_heads \(2, 4\) \(checkpoint\) vs \(3, 6\) \(preset\)"):
+        create_pretrained(path, preset="swin_tiny_patch4_window7_224", **{**tiny, "num_heads": (3, 6)})
