@@ -1,0 +1,244 @@
+"""Training and inference images/s of keras_vit models against keras-hub's ViT and Swin, in one process.
+
+For each model, keras_vit's preset (`keras_vit.create_model(name)`) and a keras-hub classifier of the same
+configuration (`ViTBackbone` + `ViTImageClassifier`, or `SwinTransformerBackbone` +
+`SwinTransformerImageClassifier`: same widths, depths, heads, MLP, patch, window, pooling and classes; parameter
+counts are printed) are compiled the same way (AdamW, categorical cross-entropy on logits, the same
+`jit_compile`) and timed step by step in alternating order, so both see the same machine load. Training is
+`model.train_on_batch` (the compiled train function `model.fit` runs), inference `model.predict_on_batch`.
+Figures are medians over the measured steps; ratio is keras_vit / keras-hub.
+
+GFLOP/s use the analytic counts of `flops.py` (training = 3 forward passes) against the best rate of square
+`tf.linalg.matmul`s of side 1024 to 4096 in the compute dtype, measured in the same process. With --memory, each
+model also runs alone in a fresh subprocess that reports its peak memory: on a GPU the device's peak allocation,
+on a CPU the growth of the process's peak resident set (ru_maxrss) from after start-up to after two train steps.
+
+keras_vit models normalise pixels inside the model (one multiply-add a pixel); keras-hub does that in its
+preprocessor, outside the timed model. Both take the same float32 input.
+
+Examples (CPU, keras-hub from benchmarks/requirements.txt):
+
+    python benchmarks/throughput.py --steps 3
+    python benchmarks/throughput.py --no-jit --models vit_tiny_patch16_224 --steps 3
+    python benchmarks/throughput.py --precision mixed_bfloat16 --models vit_base_patch16_224 \
+        swin_tiny_patch4_window7_224 --batch-size 128 --steps 20 --memory   # on a GPU
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras_vit  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flops import TRAINING_FLOPS_PER_FORWARD, forward_flops  # noqa: E402
+
+DEFAULT_MODELS = ("vit_tiny_patch16_224", "vit_small_patch16_224", "swin_tiny_patch4_window7_224")
+IMPLEMENTATIONS = ("keras_vit", "keras_hub")
+
+
+def build_keras_hub(config):
+    """A keras-hub classifier with the architecture of a keras_vit preset config (logits, no preprocessor)."""
+    import keras_hub
+
+    image_shape = (*_pair(config["image_size"]), config.get("channels", 3))
+    if config["architecture"] == "vit":
+        backbone = keras_hub.models.ViTBackbone(
+            image_shape=image_shape, patch_size=config["patch_size"], num_layers=config["depth"],
+            num_heads=config["num_heads"], hidden_dim=config["embed_dim"], mlp_dim=config["mlp_dim"],
+            layer_norm_epsilon=1e-6, use_mha_bias=config.get("qkv_bias", True),
+            use_class_token=config["pooling"] == "token")
+        return keras_hub.models.ViTImageClassifier(backbone, config["num_classes"], pooling=config["pooling"])
+    if config.get("version", 1) != 1:
+        raise ValueError("keras-hub has Swin V1 only.")
+    backbone = keras_hub.models.SwinTransformerBackbone(
+        image_shape=image_shape, embed_dim=config["embed_dim"], depths=config["depths"],
+        num_heads=config["num_heads"], window_size=config["window_size"], patch_size=config["patch_size"],
+        mlp_ratio=config.get("mlp_ratio", 4.0), qkv_bias=config.get("qkv_bias", True), drop_path=0.0)
+    return keras_hub.models.SwinTransformerImageClassifier(backbone, config["num_classes"])
+
+
+def build(implementation, name, image_size, jit_compile):
+    """A compiled model of preset `name` from `implementation` ("keras_vit" or "keras_hub")."""
+    overrides = {} if image_size is None else {"image_size": image_size}
+    if implementation == "keras_vit":
+        model = keras_vit.create_model(name, **overrides)
+    else:
+        model = build_keras_hub(keras_vit.preset_config(name, **overrides))
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+                  metrics=[], jit_compile=jit_compile)  # metrics=[]: keras-hub's default would add an accuracy
+    return model
+
+
+def fake_batch(model, batch_size):
+    """Random [0, 255] float32 images and one-hot labels that fit `model`, as tensors."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (batch_size, *model.input_shape[1:])).astype("float32")
+    labels = np.eye(model.output_shape[-1], dtype="float32")[rng.integers(0, model.output_shape[-1], batch_size)]
+    return tf.constant(images), tf.constant(labels)
+
+
+def measure_peak_matmul(dtype, sizes=(1024, 2048, 4096), repeats=3):
+    """Best GFLOP/s of square `tf.linalg.matmul`s in `dtype` (one warm-up, then `repeats` timed runs each)."""
+    best = 0.0
+    for size in sizes:
+        a = tf.random.uniform((size, size), dtype=dtype)
+        b = tf.random.uniform((size, size), dtype=dtype)
+        matmul = tf.function(lambda: tf.reduce_sum(tf.cast(tf.linalg.matmul(a, b)[:1, :1], "float32")))
+        matmul()
+        for _ in range(repeats):
+            start = time.perf_counter()
+            matmul().numpy()
+            best = max(best, 2 * size ** 3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def time_interleaved(step_functions, warmup, steps):
+    """Median seconds of each named step, timed one step at a time in alternating order.
+
+    Round r runs the steps in order, round r + 1 in reverse, so a change of machine load hits all of them alike.
+    """
+    for step in step_functions.values():
+        for _ in range(warmup):
+            step()
+    seconds = {key: [] for key in step_functions}
+    order = list(step_functions)
+    for _ in range(steps):
+        for key in order:
+            start = time.perf_counter()
+            step_functions[key]()
+            seconds[key].append(time.perf_counter() - start)
+        order.reverse()
+    return {key: statistics.median(values) for key, values in seconds.items()}
+
+
+def benchmark_model(name, arguments, peak_gflops):
+    """Table rows (dicts) of training and inference for both implementations of preset `name`."""
+    models = {impl: build(impl, name, arguments.image_size, arguments.jit) for impl in arguments.implementations}
+    batches = {impl: fake_batch(model, arguments.batch_size) for impl, model in models.items()}
+    overrides = {} if arguments.image_size is None else {"image_size": arguments.image_size}
+    flops = forward_flops(keras_vit.preset_config(name, **overrides), arguments.batch_size)
+    rows = []
+    for mode, multiplier in (("train", TRAINING_FLOPS_PER_FORWARD), ("infer", 1)):
+        if mode == "train":
+            steps = {impl: train_step(models[impl], *batches[impl]) for impl in models}
+        else:
+            steps = {impl: predict_step(models[impl], batches[impl][0]) for impl in models}
+        seconds = time_interleaved(steps, arguments.warmup, arguments.steps)
+        for impl in models:
+            gflops = multiplier * flops / seconds[impl] / 1e9
+            rows.append({"model": name, "mode": mode, "impl": impl, "params": models[impl].count_params(),
+                         "images_per_s": arguments.batch_size / seconds[impl], "gflops": gflops,
+                         "peak_percent": 100 * gflops / peak_gflops})
+    return rows
+
+
+def train_step(model, images, labels):
+    """A function that runs one compiled train step of `model` on one batch."""
+    return lambda: model.train_on_batch(images, labels)
+
+
+def predict_step(model, images):
+    """A function that runs one compiled predict step of `model` on one batch."""
+    return lambda: model.predict_on_batch(images)
+
+
+def measure_memory(name, implementation, arguments):
+    """Peak memory (MiB) of two train steps of one model, in a fresh subprocess."""
+    command = [sys.executable, os.path.abspath(__file__), "--memory-child", implementation, "--models", name,
+               "--batch-size", str(arguments.batch_size), "--precision", arguments.precision,
+               "--jit" if arguments.jit else "--no-jit"]
+    if arguments.image_size is not None:
+        command += ["--image-size", str(arguments.image_size)]
+    completed = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])["peak_mib"]
+
+
+def memory_child(arguments):
+    """Runs in the subprocess of `measure_memory`: prints {"peak_mib": ...} as the last line."""
+    gpus = tf.config.list_physical_devices("GPU")
+    baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    model = build(arguments.memory_child, arguments.models[0], arguments.image_size, arguments.jit)
+    images, labels = fake_batch(model, arguments.batch_size)
+    for _ in range(2):
+        model.train_on_batch(images, labels)
+    if gpus:
+        peak_mib = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2 ** 20
+    else:
+        peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kib) / 1024
+    print(json.dumps({"peak_mib": peak_mib}))
+
+
+def print_header(memory):
+    header = (f"{'model':<30} {'mode':<5} {'implementation':<14} {'params':>11} {'images/s':>9} {'ratio':>6} "
+              f"{'GFLOP/s':>8} {'% peak':>7}" + (f" {'peak MiB':>9}" if memory else ""))
+    print(header)
+    print("-" * len(header))
+
+
+def print_rows(rows, memory):
+    """Prints one model's rows; ratio is images/s over keras-hub's in the same mode."""
+    reference = {r["mode"]: r["images_per_s"] for r in rows if r["impl"] == "keras_hub"}
+    for row in rows:
+        ratio = row["images_per_s"] / reference.get(row["mode"], float("nan"))
+        line = (f"{row['model']:<30} {row['mode']:<5} {row['impl']:<14} {row['params']:>11,} "
+                f"{row['images_per_s']:>9.2f} {ratio:>6.2f} {row['gflops']:>8.1f} {row['peak_percent']:>6.1f}%")
+        if memory:
+            line += f" {memory[row['impl']]:>9.0f}"
+        print(line, flush=True)
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=3, help="measured steps of each kind, per implementation")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (compilation included)")
+    parser.add_argument("--image-size", type=int, default=None, help="override the presets' image size")
+    parser.add_argument("--precision", default="float32", help="a Keras dtype policy, e.g. mixed_bfloat16")
+    parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
+                        help="compile the train and predict steps with XLA (both implementations alike)")
+    parser.add_argument("--memory", action="store_true", help="also measure peak memory, one subprocess a model")
+    parser.add_argument("--implementations", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS)
+    parser.add_argument("--memory-child", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    arguments = parse_arguments(argv)
+    keras.mixed_precision.set_global_policy(arguments.precision)
+    if arguments.memory_child:
+        memory_child(arguments)
+        return
+    compute_dtype = keras.mixed_precision.global_policy().compute_dtype
+    device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
+    peak = measure_peak_matmul(compute_dtype)
+    print(f"{device}, TensorFlow {tf.__version__}, Keras {keras.__version__}, batch {arguments.batch_size}, "
+          f"{arguments.precision}, jit_compile={arguments.jit}, {arguments.steps} measured steps after "
+          f"{arguments.warmup} warm-up; peak {compute_dtype} matmul {peak:.1f} GFLOP/s")
+    print_header(arguments.memory)
+    for name in arguments.models:
+        rows = benchmark_model(name, arguments, peak)
+        keras.backend.clear_session()
+        memory = ({impl: measure_memory(name, impl, arguments) for impl in arguments.implementations}
+                  if arguments.memory else None)
+        print_rows(rows, memory)
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+if __name__ == "__main__":
+    main()
