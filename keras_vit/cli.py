@@ -97,6 +97,7 @@ def _evaluate(**arguments):
 
 def _parser():
     from keras_vit.data import AUGMENTATIONS
+    from keras_vit.training.strategy import STRATEGIES
     from keras_vit.training.trainer import train
 
     defaults = {name: parameter.default for name, parameter in inspect.signature(train).parameters.items()}
@@ -128,17 +129,23 @@ def _parser():
            default_text="searched: /usr/share/datasets, the Keras cache")
     option("--tfds-data-dir", str, "TensorFlow Datasets data folder for tfds:NAME",
            default_text="TFDS's own, ~/tensorflow_datasets")
-    option("--epochs", int, "training epochs")
-    option("--batch-size", int, "images per step")
-    option("--learning-rate", float, "peak learning rate of the warmup-cosine schedule")
-    option("--weight-decay", float, "AdamW weight decay")
-    option("--warmup-epochs", int, "epochs of linear learning-rate warmup")
-    option("--label-smoothing", float, "label smoothing")
-    option("--augment", str, "augmentation policy: " + ", ".join(AUGMENTATIONS))
-    option("--drop-path-rate", float, "stochastic depth of the last block", default_text="the preset's")
+    recipe = "the model's recipe, see README"
+    option("--epochs", int, "training epochs", default_text=recipe)
+    option("--batch-size", int, "images per step, split across the replicas of --strategy", default_text=recipe)
+    option("--learning-rate", float, "peak learning rate of the warmup-cosine schedule",
+           default_text="the recipe's, scaled to --batch-size")
+    option("--weight-decay", float, "AdamW weight decay", default_text=recipe)
+    option("--warmup-epochs", int, "epochs of linear learning-rate warmup", default_text=recipe)
+    option("--label-smoothing", float, "label smoothing", default_text=recipe)
+    option("--augment", str, "augmentation policy: " + ", ".join(AUGMENTATIONS), default_text=recipe)
+    option("--drop-path-rate", float, "stochastic depth of the last block", default_text=recipe)
+    option("--clip-norm", float, "clip gradients to this global norm, 0 for none", default_text=recipe)
+    option("--ema-momentum", float, "average the weights with this momentum, e.g. 0.9999", default_text="none")
     option("--output", str, "output folder", dest="output_dir", default_text="runs/<model>_<dataset>")
     option("--seed", int, "random seed")
     option("--precision", str, "float32, mixed_float16 or mixed_bfloat16")
+    option("--strategy", str, "where to train: " + ", ".join(STRATEGIES) + "; see README, Several GPUs")
+    option("--tpu", str, "TPU name or address for --strategy tpu", default_text="the local TPU")
     option("--backup-interval", float, "least seconds between two backups a killed run resumes from")
     option("--steps-per-execution", int, "training steps per call into the compiled graph")
     option("--verbose", int, "0 silent, 1 progress bar, 2 one line per epoch")

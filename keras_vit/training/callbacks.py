@@ -18,22 +18,25 @@ class SaveBestClassifier(keras.callbacks.Callback):
         path: the `.keras` file to write.
         class_names: the class names saved beside it.
         best: validation accuracy to beat (of epochs already run, when training resumes).
+        model: the model to save, when not the one trained (e.g. the functional model whose layers a
+            `MultiWorkerModel` trains).
 
     Example:
         >>> model.fit(..., validation_data=..., callbacks=[SaveBestClassifier("run/best.keras", ["cat", "dog"])])
     """
 
-    def __init__(self, path, class_names, best=-math.inf):
+    def __init__(self, path, class_names, best=-math.inf, model=None):
         super().__init__()
         self.path = path
         self.class_names = class_names
         self.best = best
+        self.saved_model = model
 
     def on_epoch_end(self, epoch, logs=None):
         accuracy = (logs or {}).get("val_accuracy")
         if accuracy is not None and accuracy > self.best:
             self.best = accuracy
-            save_classifier(self.model, self.path, self.class_names)
+            save_classifier(self.saved_model or self.model, self.path, self.class_names)
 
 
 class RaiseOnNaN(keras.callbacks.Callback):

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_vit.errors import KerasViTError
 from keras_vit.training.schedules import WarmupCosineDecay
 
 # Variable names (regular expressions searched in `variable.name`) that get no weight decay: biases, LayerNorm
@@ -9,7 +10,8 @@ from keras_vit.training.schedules import WarmupCosineDecay
 NO_WEIGHT_DECAY = ("bias", "gamma", "beta", "scale", "class_token", "position_embedding")
 
 
-def build_optimizer(learning_rate, total_steps, warmup_steps=0, weight_decay=0.05, clipnorm=None):
+def build_optimizer(learning_rate, total_steps, warmup_steps=0, weight_decay=0.05, clip_norm=None,
+                    ema_momentum=None):
     """AdamW (beta2 0.999) on a `WarmupCosineDecay` schedule, weight decay only on kernels.
 
     Args:
@@ -17,13 +19,20 @@ def build_optimizer(learning_rate, total_steps, warmup_steps=0, weight_decay=0.0
         total_steps: optimizer steps of the whole training.
         warmup_steps: steps of linear warmup.
         weight_decay: decoupled weight decay on kernels.
-        clipnorm: optional gradient clipping by norm (per variable).
+        clip_norm: clip the gradients to this global norm (all variables together); None or 0 for no clipping.
+        ema_momentum: keep an exponential moving average of the weights with this momentum, copied into the model
+            when `fit` ends; None for no average.
 
     Example:
         >>> optimizer = build_optimizer(1e-3, total_steps=10_000, warmup_steps=500)
     """
+    if clip_norm is not None and clip_norm < 0:
+        raise KerasViTError(f"--clip-norm must be positive (or 0 for no clipping), got {clip_norm}.")
+    if ema_momentum is not None and not 0 <= ema_momentum < 1:
+        raise KerasViTError(f"--ema-momentum must be in [0, 1), e.g. 0.9999, got {ema_momentum}.")
     optimizer = keras.optimizers.AdamW(
         learning_rate=WarmupCosineDecay(learning_rate, total_steps, warmup_steps),
-        weight_decay=weight_decay, clipnorm=clipnorm)
+        weight_decay=weight_decay, global_clipnorm=clip_norm or None, use_ema=ema_momentum is not None,
+        ema_momentum=0.99 if ema_momentum is None else ema_momentum)
     optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     return optimizer

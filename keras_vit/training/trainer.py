@@ -11,9 +11,13 @@ from keras_vit.errors import KerasViTError
 from keras_vit.models import create_model, preset_config, save_classifier
 from keras_vit.models.vit import image_size_pair
 from keras_vit.training.callbacks import IntervalBackupAndRestore, RaiseOnNaN, SaveBestClassifier
+from keras_vit.training.multi_worker_model import MultiWorkerModel
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.training.precision import check_precision, precision_scope
+from keras_vit.training.recipes import recommended_recipe
 from keras_vit.training.run_folder import BACKUP_DIR, HISTORY_FILE, LOGS_DIR, prepare_run_folder, read_history
+from keras_vit.training.strategy import (
+    check_batch_size, distributable, is_multi_worker, make_strategy, step_settings, worker_index)
 from keras_vit.viz import plot_history
 
 DEFAULT_MODEL = "vit_nano_patch2_32"
@@ -47,22 +51,25 @@ class TrainResult:
         return self.output_dir / "training_curves.png"
 
 
-def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=300, batch_size=64,
-          learning_rate=1e-3, weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1, augment="shift",
-          output_dir=None, seed=0, precision="float32", jit_compile=True, steps_per_execution=8, verbose=1,
-          validation_dir=None, skip_corrupt=False, idx_dir=None, tfds_data_dir=None, overwrite=False,
-          backup_interval=30.0, **model_overrides):
+def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=None, batch_size=None,
+          learning_rate=None, weight_decay=None, warmup_epochs=None, label_smoothing=None, augment=None,
+          drop_path_rate=None, clip_norm=None, ema_momentum=None, output_dir=None, seed=0, precision="float32",
+          strategy="auto", tpu=None, jit_compile=True, steps_per_execution=8, verbose=1, validation_dir=None,
+          skip_corrupt=False, idx_dir=None, tfds_data_dir=None, overwrite=False, backup_interval=30.0,
+          **model_overrides):
     """Trains preset `model` on `dataset` (or the image folder `data_dir`) and evaluates it on the test split.
 
     The model's image size, channels and class count come from the data (an embedded dataset) or from the preset
     (an image folder, whose images are resized to the preset's size). Training uses AdamW with linear warmup then
-    cosine decay, label smoothing, and `model.fit`.
+    cosine decay, label smoothing, and `model.fit`. The training arguments left as None take the model's
+    recommended recipe (`keras_vit.training.recommended_recipe`; README lists them and their sources).
 
     The output folder holds run.json (the arguments that define the run), the model after the last epoch
     (model.keras), the best one by validation accuracy (best.keras; when there is a validation split), history.csv,
     TensorBoard logs (logs/) and training_curves.png. During training, backup/ holds the state after the last
     completed epoch: the same call, after a crash or a kill, resumes from there (learning-rate schedule included), and
-    the backup is deleted when training ends.
+    the backup is deleted when training ends. Under a multi-worker strategy, worker N > 0 writes the same files in
+    `output_dir/worker_N`.
 
     Args:
         model: preset name (see `list_models()`).
@@ -70,18 +77,26 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
             image folder.
         data_dir: folder with one sub-folder of images per class (with "mnist"/"fashion_mnist": their IDX files).
         epochs: training epochs.
-        batch_size: images per step.
-        learning_rate: peak learning rate.
+        batch_size: images per step, the global batch split across the strategy's replicas.
+        learning_rate: peak learning rate (default: the recipe's, scaled linearly to `batch_size`).
         weight_decay: AdamW decoupled weight decay (kernels only).
         warmup_epochs: epochs of linear learning-rate warmup.
         label_smoothing: label smoothing of the cross-entropy.
         augment: augmentation policy of the training batches (see `keras_vit.data.make_augmentation`), or an
             augmentation it returned, e.g. `make_augmentation("deit", seed=0, extra_layers=[...])`.
+        drop_path_rate: stochastic depth of the last block (rising linearly from 0 at the first).
+        clip_norm: clip the gradients to this global norm; 0 for no clipping.
+        ema_momentum: keep an exponential moving average of the weights with this momentum (e.g. 0.9999) and end
+            training with the averaged weights; None for no average.
         output_dir: the output folder (see above); default runs/<model>_<dataset>.
         seed: seed of weights initialisation, shuffling and dropout.
         precision: "float32", "mixed_float16" (with loss scaling) or "mixed_bfloat16"; logits stay float32.
-        jit_compile: compile the train and predict steps with XLA.
-        steps_per_execution: training steps run in one call into the compiled graph (less Python overhead).
+        strategy: "auto", "one-device", "mirrored", "multi-worker", "tpu" (see `make_strategy`) or a
+            `tf.distribute.Strategy`; the model, optimizer and metrics are created in its scope.
+        tpu: the TPU of `strategy="tpu"` (name or address; default: the local one).
+        jit_compile: compile the train and predict steps with XLA (not over several replicas; see `step_settings`).
+        steps_per_execution: training steps run in one call into the compiled graph (less Python overhead; 1 over
+            several replicas).
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
         validation_dir: separate folder of validation images, same class sub-folders as `data_dir`.
         skip_corrupt: skip unreadable or corrupt images of `data_dir` (counted in the log) instead of failing.
@@ -90,7 +105,7 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
         overwrite: replace the run in `output_dir` when it is another run or a finished one, instead of failing.
         backup_interval: least seconds between two backups of a running training (first and last epochs are
             always backed up); a killed run resumes from its last backup.
-        **model_overrides: builder arguments replacing the preset's (e.g. drop_path_rate=0.1).
+        **model_overrides: builder arguments replacing the preset's (e.g. dropout_rate=0.1).
 
     Returns:
         TrainResult, whose history covers all epochs, those before a resume included.
@@ -103,61 +118,78 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=30
         >>> result = keras_vit.train("vit_nano_patch2_32", dataset="digits", epochs=5)
         >>> print(f"{result.test_accuracy:.3f}")
     """
-    for argument, value in (("epochs", epochs), ("batch_size", batch_size),
-                            ("steps_per_execution", steps_per_execution)):
-        if value < 1:
-            raise KerasViTError(f"--{argument.replace('_', '-')} must be at least 1, got {value}.")
     check_precision(precision)
+    config = preset_config(model)
+    recipe = recommended_recipe(model).fill(
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
+        warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=augment,
+        drop_path_rate=drop_path_rate, clip_norm=clip_norm)
+    recipe["augment"] = recipe["augment"] if isinstance(recipe["augment"], str) else type(augment).__name__
+    _check_counts(epochs=recipe["epochs"], batch_size=recipe["batch_size"],
+                  steps_per_execution=steps_per_execution)
+    strategy = make_strategy(strategy, tpu)
+    check_batch_size(recipe["batch_size"], strategy)
+    worker = worker_index(strategy)
+    jit_compile, steps_per_execution = step_settings(strategy, jit_compile, steps_per_execution)
     output_dir = pathlib.Path(output_dir or f"runs/{model}_{'folder' if data_dir else dataset}")
+    run_dir = output_dir / f"worker_{worker}" if worker else output_dir
     run_arguments = dict(
         model=model, dataset=None if data_dir else dataset, data_dir=_absolute(data_dir),
-        validation_dir=_absolute(validation_dir), skip_corrupt=skip_corrupt, epochs=epochs, batch_size=batch_size,
-        learning_rate=learning_rate, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
-        label_smoothing=label_smoothing, augment=augment if isinstance(augment, str) else type(augment).__name__,
+        validation_dir=_absolute(validation_dir), skip_corrupt=skip_corrupt, **recipe, ema_momentum=ema_momentum,
         seed=seed, precision=precision, model_overrides=model_overrides)
     keras.utils.set_random_seed(seed)
-    augmentation = augment if callable(augment) else make_augmentation(augment, seed=seed)
-    config = preset_config(model)
+    augmentation = augment if callable(augment) else make_augmentation(recipe["augment"], seed=seed)
     data = load_dataset(dataset, data_dir=data_dir, image_size=image_size_pair(config["image_size"]),
                         channels=config.get("channels", 3), validation_dir=validation_dir,
                         skip_corrupt=skip_corrupt, idx_dir=idx_dir, tfds_data_dir=tfds_data_dir)
-    completed_epochs = prepare_run_folder(output_dir, run_arguments, overwrite=overwrite)
-    with precision_scope(precision):
-        network = create_model(model, image_size=data.image_shape[:2], channels=data.image_shape[2],
-                               num_classes=data.num_classes, **model_overrides)
-    train_batches = make_batches(data.train, data.num_classes, batch_size, training=True, seed=seed,
-                                 augment=augmentation)
-    validation_batches = (None if data.validation is None
-                          else make_batches(data.validation, data.num_classes, batch_size))
+    completed_epochs = prepare_run_folder(run_dir, run_arguments, overwrite=overwrite)
+    epochs, batch_size = recipe["epochs"], recipe["batch_size"]
     steps_per_epoch = math.ceil(data.sizes["train"] / batch_size)
-    network.compile(
-        optimizer=build_optimizer(learning_rate, total_steps=epochs * steps_per_epoch,
-                                  warmup_steps=min(warmup_epochs, epochs) * steps_per_epoch,
-                                  weight_decay=weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
-    )
-    history_path = output_dir / HISTORY_FILE
+    with strategy.scope():
+        with precision_scope(precision):
+            network = create_model(model, image_size=data.image_shape[:2], channels=data.image_shape[2],
+                                   num_classes=data.num_classes, drop_path_rate=recipe["drop_path_rate"],
+                                   **model_overrides)
+        trained = (MultiWorkerModel(inputs=network.inputs, outputs=network.outputs, name=network.name)
+                   if is_multi_worker(strategy) else network)
+        trained.compile(
+            optimizer=build_optimizer(recipe["learning_rate"], total_steps=epochs * steps_per_epoch,
+                                      warmup_steps=min(recipe["warmup_epochs"], epochs) * steps_per_epoch,
+                                      weight_decay=recipe["weight_decay"], clip_norm=recipe["clip_norm"],
+                                      ema_momentum=ema_momentum),
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe["label_smoothing"]),
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+        )
+    train_batches = distributable(make_batches(data.train, data.num_classes, batch_size, training=True, seed=seed,
+                                               augment=augmentation))
+    validation_batches = (None if data.validation is None
+                          else distributable(make_batches(data.validation, data.num_classes, batch_size)))
+    history_path = run_dir / HISTORY_FILE
     earlier = read_history(history_path) if completed_epochs else {}
     callbacks = [keras.callbacks.CSVLogger(str(history_path), append=True),  # logs an epoch before backing it up
-                 SaveBestClassifier(output_dir / "best.keras", data.class_names,
+                 SaveBestClassifier(run_dir / "best.keras", data.class_names, model=network,
                                     best=max(earlier.get("val_accuracy", []), default=-math.inf)),
-                 IntervalBackupAndRestore(str(output_dir / BACKUP_DIR), min_interval=backup_interval),
-                 RaiseOnNaN(output_dir / BACKUP_DIR),
-                 keras.callbacks.TensorBoard(str(output_dir / LOGS_DIR), write_graph=False)]
-    network.fit(train_batches, validation_data=validation_batches, epochs=epochs, verbose=verbose,
+                 IntervalBackupAndRestore(str(run_dir / BACKUP_DIR), min_interval=backup_interval),
+                 RaiseOnNaN(run_dir / BACKUP_DIR),
+                 keras.callbacks.TensorBoard(str(run_dir / LOGS_DIR), write_graph=False)]
+    trained.fit(train_batches, validation_data=validation_batches, epochs=epochs, verbose=verbose,
                 shuffle=False,  # the pipeline shuffles
                 callbacks=callbacks)
     history = read_history(history_path)
-    test_loss, test_accuracy = network.evaluate(
-        make_batches(data.test, data.num_classes, batch_size), verbose=0)
-    result = TrainResult(network, history, float(test_accuracy), float(test_loss), data.sizes["test"],
-                         output_dir)
+    test_loss, test_accuracy = trained.evaluate(
+        distributable(make_batches(data.test, data.num_classes, batch_size)), verbose=0)
+    result = TrainResult(network, history, float(test_accuracy), float(test_loss), data.sizes["test"], run_dir)
     save_classifier(network, result.model_path, data.class_names)
     plot_history(history, result.curves_path, title=f"{model} on {dataset if not data_dir else data_dir}")
     return result
+
+
+def _check_counts(**counts):
+    for argument, value in counts.items():
+        if value < 1:
+            raise KerasViTError(f"--{argument.replace('_', '-')} must be at least 1, got {value}.")
 
 
 def _absolute(path):

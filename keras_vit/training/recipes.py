@@ -1,0 +1,94 @@
+"""The recommended training recipe of each preset: the defaults `train` uses for the arguments left out.
+
+Where each recipe comes from:
+
+- "small" (the ViTs and Swins for 28x28 and 32x32 images): measured on this project's embedded digits (README,
+  Results): AdamW 1e-3 at batch 64, 5 warmup epochs, 1-pixel shifts, no stochastic depth; flips and crops hurt
+  digits.
+- "deit" (ViT Ti/S/B): Touvron et al. 2021, "Training data-efficient image transformers" (DeiT), Table 9: AdamW,
+  learning rate 5e-4 x batch / 512, weight decay 0.05, 5 warmup epochs, 300 epochs, label smoothing 0.1,
+  stochastic depth 0.1, RandAugment + MixUp + CutMix + random erasing (policy "deit").
+- ViT L/H: DeiT's recipe with the stochastic depth DeiT III (Touvron et al. 2022) gives these sizes (0.4 and 0.5);
+  not measured here.
+- "swin" (Swin and SwinV2 T/S/B/L): Liu et al. 2021, "Swin Transformer", appendix A2.1: AdamW, learning rate
+  1e-3 x batch / 1024, weight decay 0.05, 20 warmup epochs, 300 epochs, gradient clipping at global norm 5,
+  label smoothing 0.1, DeiT's augmentation, stochastic depth 0.2 / 0.3 / 0.5 for T / S / B (L, trained on
+  ImageNet-22k only there, takes B's).
+
+The learning rate scales linearly with the batch size from the recipe's reference batch.
+"""
+
+import dataclasses
+import re
+
+from keras_vit.errors import KerasViTError
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Training hyper-parameters of a model size. `learning_rate(batch_size)` scales `base_learning_rate`."""
+
+    name: str
+    base_learning_rate: float
+    base_batch_size: int
+    batch_size: int
+    epochs: int = 300
+    weight_decay: float = 0.05
+    warmup_epochs: int = 5
+    label_smoothing: float = 0.1
+    augment: str = "deit"
+    drop_path_rate: float = 0.1
+    clip_norm: float = None
+
+    def learning_rate(self, batch_size):
+        """The peak learning rate at `batch_size` images a step (linear scaling rule)."""
+        return self.base_learning_rate * batch_size / self.base_batch_size
+
+    def fill(self, **arguments):
+        """`arguments` (training argument name -> value) with each None replaced by this recipe's value.
+
+        The learning rate left out is the recipe's, scaled to the batch size (given or the recipe's).
+
+        Example:
+            >>> recommended_recipe("vit_tiny_patch16_224").fill(batch_size=256, learning_rate=None)
+            {'batch_size': 256, 'learning_rate': 0.00025}
+        """
+        filled = {name: getattr(self, name) if value is None else value for name, value in arguments.items()
+                  if name != "learning_rate"}
+        if "learning_rate" in arguments:
+            batch_size = filled.get("batch_size") or self.batch_size
+            given = arguments["learning_rate"]
+            filled["learning_rate"] = self.learning_rate(batch_size) if given is None else given
+        return filled
+
+
+_SMALL = Recipe("small", base_learning_rate=1e-3, base_batch_size=64, batch_size=64, augment="shift",
+                drop_path_rate=0.0)
+_DEIT = Recipe("deit", base_learning_rate=5e-4, base_batch_size=512, batch_size=128)
+_SWIN = Recipe("swin", base_learning_rate=1e-3, base_batch_size=1024, batch_size=128, warmup_epochs=20,
+               clip_norm=5.0, drop_path_rate=0.2)
+
+# (preset name pattern, recipe), first match wins.
+_RECIPES = (
+    (r"^(vit|swin|swinv2)_(nano|micro)_", _SMALL),
+    (r"^vit_(tiny|small|base)_", _DEIT),
+    (r"^vit_large_", dataclasses.replace(_DEIT, drop_path_rate=0.4)),
+    (r"^vit_huge_", dataclasses.replace(_DEIT, drop_path_rate=0.5)),
+    (r"^swin(v2)?_tiny_", _SWIN),
+    (r"^swin(v2)?_small_", dataclasses.replace(_SWIN, drop_path_rate=0.3)),
+    (r"^swin(v2)?_(base|large)_", dataclasses.replace(_SWIN, drop_path_rate=0.5)),
+)
+
+
+def recommended_recipe(model):
+    """The recipe `train` uses by default for preset `model`.
+
+    Example:
+        >>> recipe = recommended_recipe("swin_tiny_patch4_window7_224")
+        >>> recipe.drop_path_rate, recipe.clip_norm, recipe.learning_rate(128)
+        (0.2, 5.0, 0.000125)
+    """
+    for pattern, recipe in _RECIPES:
+        if re.match(pattern, model):
+            return recipe
+    raise KerasViTError(f"No recommended recipe for model '{model}'; pass every training argument explicitly.")
