@@ -4,6 +4,8 @@ import pathlib
 import re
 import runpy
 
+from keras_vit import cli
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -34,3 +36,13 @@ def test_fit_digits_example_runs(capsys):
     accuracy = example["main"](epochs=1, batch_size=256)
     assert 0.0 <= accuracy <= 1.0
     assert "Test accuracy:" in capsys.readouterr().out
+
+
+def test_every_train_option_the_readme_shows_exists():
+    parser = cli._parser()
+    train_parser = next(action for action in parser._subparsers._group_actions)._name_parser_map["train"]
+    known = {flag for action in train_parser._actions for flag in action.option_strings}
+    lines = [line for line in (ROOT / "README.md").read_text().splitlines() if "keras-vit train" in line]
+    commands = [line.split("keras-vit train", 1)[1].split("`")[0] for line in lines]  # up to an inline code end
+    shown = {flag for command in commands for flag in re.findall(r"(--[a-z][a-z-]*)", command)}
+    assert len(shown) >= 8 and shown <= known, shown - known
