@@ -19,6 +19,8 @@ from keras_vit.training.run_folder import BACKUP_DIR, HISTORY_FILE, LOGS_DIR, pr
 from keras_vit.training.strategy import (
     check_batch_size, distributable, is_multi_worker, make_strategy, step_settings, worker_index)
 from keras_vit.viz import plot_history
+from keras_vit.weights import create_pretrained
+from keras_vit.weights.published import PUBLISHED
 
 DEFAULT_MODEL = "vit_nano_patch2_32"
 
@@ -56,7 +58,7 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
           drop_path_rate=None, clip_norm=None, ema_momentum=None, output_dir=None, seed=0, precision="float32",
           strategy="auto", tpu=None, jit_compile=True, steps_per_execution=8, verbose=1, validation_dir=None,
           skip_corrupt=False, idx_dir=None, tfds_data_dir=None, overwrite=False, backup_interval=30.0,
-          **model_overrides):
+          weights=None, **model_overrides):
     """Trains preset `model` on `dataset` (or the image folder `data_dir`) and evaluates it on the test split.
 
     The model's image size, channels and class count come from the data (an embedded dataset) or from the preset
@@ -105,6 +107,9 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
         overwrite: replace the run in `output_dir` when it is another run or a finished one, instead of failing.
         backup_interval: least seconds between two backups of a running training (first and last epochs are
             always backed up); a killed run resumes from its last backup.
+        weights: start from a published checkpoint (a name from `keras_vit.weights.list_pretrained()`, or a
+            .safetensors / .npz file) with a new head for the dataset's classes, at the data's image size (position
+            embeddings resampled); for a published name the preset is the checkpoint's and `model` is ignored.
         **model_overrides: builder arguments replacing the preset's (e.g. dropout_rate=0.1).
 
     Returns:
@@ -119,70 +124,193 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
         >>> print(f"{result.test_accuracy:.3f}")
     """
     check_precision(precision)
+    published = PUBLISHED.get(str(weights)) if weights else None
+    model = published.preset if published else model
     config = preset_config(model)
     recipe = recommended_recipe(model).fill(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=augment,
         drop_path_rate=drop_path_rate, clip_norm=clip_norm)
-    recipe["augment"] = recipe["augment"] if isinstance(recipe["augment"], str) else type(augment).__name__
-    _check_counts(epochs=recipe["epochs"], batch_size=recipe["batch_size"],
-                  steps_per_execution=steps_per_execution)
-    strategy = make_strategy(strategy, tpu)
-    check_batch_size(recipe["batch_size"], strategy)
+    options = RunOptions(
+        dataset=dataset, data_dir=data_dir, validation_dir=validation_dir, skip_corrupt=skip_corrupt, idx_dir=idx_dir,
+        tfds_data_dir=tfds_data_dir, output_dir=output_dir, seed=seed, precision=precision, strategy=strategy, tpu=tpu,
+        jit_compile=jit_compile, steps_per_execution=steps_per_execution, verbose=verbose, overwrite=overwrite,
+        backup_interval=backup_interval)
+
+    def network(image_size, channels, num_classes):
+        arguments = dict(image_size=image_size, channels=channels, num_classes=num_classes,
+                         drop_path_rate=recipe["drop_path_rate"], **model_overrides)
+        if weights is None:
+            return create_model(model, **arguments)
+        return create_pretrained(weights, preset=model, head="new", **arguments)
+
+    return fit_classifier(model, config, recipe, network, options, ema_momentum=ema_momentum, augment=augment,
+                          arguments=dict(model_overrides=model_overrides,
+                                         **({"weights": str(weights)} if weights else {})))
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """The settings every run (`train`, `finetune`, `pretrain`) takes alike: data, output folder, devices."""
+
+    dataset: str = DEFAULT_DATASET
+    data_dir: str = None
+    validation_dir: str = None
+    skip_corrupt: bool = False
+    idx_dir: str = None
+    tfds_data_dir: str = None
+    output_dir: str = None
+    seed: int = 0
+    precision: str = "float32"
+    strategy: object = "auto"
+    tpu: str = None
+    jit_compile: bool = True
+    steps_per_execution: int = 8
+    verbose: int = 1
+    overwrite: bool = False
+    backup_interval: float = 30.0
+
+    @property
+    def source(self):
+        """What the data is called in the default output folder and in plot titles."""
+        return "folder" if self.data_dir else self.dataset
+
+
+@dataclasses.dataclass
+class Run:
+    """A run made ready by `start_run`: its strategy, output folder, data and step settings."""
+
+    options: RunOptions
+    strategy: object
+    run_dir: pathlib.Path
+    data: object
+    completed_epochs: int
+    epochs: int
+    batch_size: int
+    jit_compile: bool
+    steps_per_execution: int
+
+    @property
+    def steps_per_epoch(self):
+        return math.ceil(self.data.sizes["train"] / self.batch_size)
+
+    def optimizer(self, recipe, ema_momentum=None):
+        """`build_optimizer` with the recipe's learning rate, warmup, weight decay and clipping over this run."""
+        return build_optimizer(recipe["learning_rate"], total_steps=self.epochs * self.steps_per_epoch,
+                               warmup_steps=min(recipe["warmup_epochs"], self.epochs) * self.steps_per_epoch,
+                               weight_decay=recipe["weight_decay"], clip_norm=recipe["clip_norm"],
+                               ema_momentum=ema_momentum)
+
+    def fit(self, trained, train_batches, validation_batches, extra_callbacks=()):
+        """`trained.fit` with the run's callbacks (history.csv, backup and resume, NaN stop, TensorBoard); returns
+        the history of every epoch, those before a resume included."""
+        history_path = self.run_dir / HISTORY_FILE
+        callbacks = [keras.callbacks.CSVLogger(str(history_path), append=True),  # logs an epoch before backing it up
+                     *extra_callbacks,
+                     IntervalBackupAndRestore(str(self.run_dir / BACKUP_DIR),
+                                              min_interval=self.options.backup_interval),
+                     RaiseOnNaN(self.run_dir / BACKUP_DIR),
+                     keras.callbacks.TensorBoard(str(self.run_dir / LOGS_DIR), write_graph=False)]
+        trained.fit(train_batches, validation_data=validation_batches, epochs=self.epochs,
+                    verbose=self.options.verbose, shuffle=False,  # the pipeline shuffles
+                    callbacks=callbacks)
+        return read_history(history_path)
+
+    def earlier_history(self):
+        """The history of the epochs completed before a resume (empty for a new run)."""
+        return read_history(self.run_dir / HISTORY_FILE) if self.completed_epochs else {}
+
+
+def start_run(name, options, arguments, epochs, batch_size, image_size, channels):
+    """Checks the counts, makes the strategy, seeds, loads the data and prepares the run folder (resume).
+
+    Args:
+        name: the preset, used in the default output folder runs/<name>_<dataset>.
+        options: the `RunOptions`.
+        arguments: JSON-serialisable arguments that define the run besides `options` (written to run.json).
+        epochs: training epochs.
+        batch_size: global batch size.
+        image_size: (height, width) image folders are resized to.
+        channels: channels of image folders.
+
+    Returns:
+        A `Run`.
+
+    Example:
+        >>> run = start_run("vit_nano_patch4_28", RunOptions(), {"epochs": 2}, 2, 64, (28, 28), 1)
+    """
+    _check_counts(epochs=epochs, batch_size=batch_size, steps_per_execution=options.steps_per_execution)
+    strategy = make_strategy(options.strategy, options.tpu)
+    check_batch_size(batch_size, strategy)
     worker = worker_index(strategy)
-    jit_compile, steps_per_execution = step_settings(strategy, jit_compile, steps_per_execution)
-    output_dir = pathlib.Path(output_dir or f"runs/{model}_{'folder' if data_dir else dataset}")
+    jit_compile, steps_per_execution = step_settings(strategy, options.jit_compile, options.steps_per_execution)
+    output_dir = pathlib.Path(options.output_dir or f"runs/{name}_{options.source}")
     run_dir = output_dir / f"worker_{worker}" if worker else output_dir
     run_arguments = dict(
-        model=model, dataset=None if data_dir else dataset, data_dir=_absolute(data_dir),
-        validation_dir=_absolute(validation_dir), skip_corrupt=skip_corrupt, **recipe, ema_momentum=ema_momentum,
-        seed=seed, precision=precision, model_overrides=model_overrides)
-    keras.utils.set_random_seed(seed)
-    augmentation = augment if callable(augment) else make_augmentation(recipe["augment"], seed=seed)
-    data = load_dataset(dataset, data_dir=data_dir, image_size=image_size_pair(config["image_size"]),
-                        channels=config.get("channels", 3), validation_dir=validation_dir,
-                        skip_corrupt=skip_corrupt, idx_dir=idx_dir, tfds_data_dir=tfds_data_dir)
-    completed_epochs = prepare_run_folder(run_dir, run_arguments, overwrite=overwrite)
-    epochs, batch_size = recipe["epochs"], recipe["batch_size"]
-    steps_per_epoch = math.ceil(data.sizes["train"] / batch_size)
-    with strategy.scope():
-        with precision_scope(precision):
-            network = create_model(model, image_size=data.image_shape[:2], channels=data.image_shape[2],
-                                   num_classes=data.num_classes, drop_path_rate=recipe["drop_path_rate"],
-                                   **model_overrides)
-        trained = (MultiWorkerModel(inputs=network.inputs, outputs=network.outputs, name=network.name)
-                   if is_multi_worker(strategy) else network)
+        dataset=None if options.data_dir else options.dataset, data_dir=_absolute(options.data_dir),
+        validation_dir=_absolute(options.validation_dir), skip_corrupt=options.skip_corrupt, **arguments,
+        seed=options.seed, precision=options.precision)
+    keras.utils.set_random_seed(options.seed)
+    data = load_dataset(options.dataset, data_dir=options.data_dir, image_size=image_size, channels=channels,
+                        validation_dir=options.validation_dir, skip_corrupt=options.skip_corrupt,
+                        idx_dir=options.idx_dir, tfds_data_dir=options.tfds_data_dir)
+    completed_epochs = prepare_run_folder(run_dir, run_arguments, overwrite=options.overwrite)
+    return Run(options, strategy, run_dir, data, completed_epochs, epochs, batch_size, jit_compile,
+               steps_per_execution)
+
+
+def fit_classifier(name, config, recipe, network, options, ema_momentum=None, augment=None, arguments=None,
+                   wrap_optimizer=None):
+    """The classifier training of `train` and `finetune`: data, model in the strategy's scope, fit, test, save.
+
+    Args:
+        name: the preset.
+        config: its builder arguments (image size and channels of image folders).
+        recipe: the filled training recipe (`Recipe.fill`).
+        network: function (image_size, channels, num_classes) -> the classifier, called in the strategy's and
+            precision's scope.
+        options: the `RunOptions`.
+        ema_momentum: see `train`.
+        augment: an augmentation callable given by the user, or None to build the recipe's.
+        arguments: other JSON-serialisable arguments that define the run (for run.json).
+        wrap_optimizer: optional function (optimizer, model) -> optimizer, e.g. to add layer-wise decay.
+
+    Returns:
+        A `TrainResult`.
+    """
+    recipe = dict(recipe)
+    recipe["augment"] = recipe["augment"] if isinstance(recipe["augment"], str) else type(augment).__name__
+    run = start_run(name, options, dict(model=name, **recipe, ema_momentum=ema_momentum, **(arguments or {})),
+                    recipe["epochs"], recipe["batch_size"], image_size_pair(config["image_size"]),
+                    config.get("channels", 3))
+    data = run.data
+    augmentation = augment if callable(augment) else make_augmentation(recipe["augment"], seed=options.seed)
+    with run.strategy.scope():
+        with precision_scope(options.precision):
+            classifier = network(data.image_shape[:2], data.image_shape[2], data.num_classes)
+        trained = (MultiWorkerModel(inputs=classifier.inputs, outputs=classifier.outputs, name=classifier.name)
+                   if is_multi_worker(run.strategy) else classifier)
+        optimizer = run.optimizer(recipe, ema_momentum)
         trained.compile(
-            optimizer=build_optimizer(recipe["learning_rate"], total_steps=epochs * steps_per_epoch,
-                                      warmup_steps=min(recipe["warmup_epochs"], epochs) * steps_per_epoch,
-                                      weight_decay=recipe["weight_decay"], clip_norm=recipe["clip_norm"],
-                                      ema_momentum=ema_momentum),
+            optimizer=wrap_optimizer(optimizer, classifier) if wrap_optimizer else optimizer,
             loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe["label_smoothing"]),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-            jit_compile=jit_compile,
-            steps_per_execution=steps_per_execution,
+            jit_compile=run.jit_compile,
+            steps_per_execution=run.steps_per_execution,
         )
-    train_batches = distributable(make_batches(data.train, data.num_classes, batch_size, training=True, seed=seed,
-                                               augment=augmentation))
+    train_batches = distributable(make_batches(data.train, data.num_classes, run.batch_size, training=True,
+                                               seed=options.seed, augment=augmentation))
     validation_batches = (None if data.validation is None
-                          else distributable(make_batches(data.validation, data.num_classes, batch_size)))
-    history_path = run_dir / HISTORY_FILE
-    earlier = read_history(history_path) if completed_epochs else {}
-    callbacks = [keras.callbacks.CSVLogger(str(history_path), append=True),  # logs an epoch before backing it up
-                 SaveBestClassifier(run_dir / "best.keras", data.class_names, model=network,
-                                    best=max(earlier.get("val_accuracy", []), default=-math.inf)),
-                 IntervalBackupAndRestore(str(run_dir / BACKUP_DIR), min_interval=backup_interval),
-                 RaiseOnNaN(run_dir / BACKUP_DIR),
-                 keras.callbacks.TensorBoard(str(run_dir / LOGS_DIR), write_graph=False)]
-    trained.fit(train_batches, validation_data=validation_batches, epochs=epochs, verbose=verbose,
-                shuffle=False,  # the pipeline shuffles
-                callbacks=callbacks)
-    history = read_history(history_path)
+                          else distributable(make_batches(data.validation, data.num_classes, run.batch_size)))
+    best = max(run.earlier_history().get("val_accuracy", []), default=-math.inf)
+    history = run.fit(trained, train_batches, validation_batches,
+                      [SaveBestClassifier(run.run_dir / "best.keras", data.class_names, model=classifier, best=best)])
     test_loss, test_accuracy = trained.evaluate(
-        distributable(make_batches(data.test, data.num_classes, batch_size)), verbose=0)
-    result = TrainResult(network, history, float(test_accuracy), float(test_loss), data.sizes["test"], run_dir)
-    save_classifier(network, result.model_path, data.class_names)
-    plot_history(history, result.curves_path, title=f"{model} on {dataset if not data_dir else data_dir}")
+        distributable(make_batches(data.test, data.num_classes, run.batch_size)), verbose=0)
+    result = TrainResult(classifier, history, float(test_accuracy), float(test_loss), data.sizes["test"],
+                         run.run_dir)
+    save_classifier(classifier, result.model_path, data.class_names)
+    plot_history(history, result.curves_path, title=f"{name} on {options.data_dir or options.dataset}")
     return result
 
 
