@@ -1,0 +1,112 @@
+"""Test accuracy against wall-clock time on real Fashion-MNIST for a recommended small recipe.
+
+Trains with the same pieces as `keras-vit train` (dataset, recipe, optimizer, augmentation, XLA) and evaluates on the
+10,000 official test images after every epoch; writes one CSV row per epoch and a PNG of accuracy against minutes,
+and prints the time at which the test accuracy first reached --target.
+
+    python benchmarks/accuracy.py --model vit_micro_patch4_28 --epochs 30 --output runs/accuracy_fashion
+
+Fashion-MNIST comes from its IDX files (apt-get install dataset-fashion-mnist, or --idx-dir).
+"""
+
+import argparse
+import csv
+import math
+import pathlib
+import time
+
+import keras
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import keras_vit  # noqa: E402
+from keras_vit.data import make_augmentation, make_batches  # noqa: E402
+from keras_vit.models.vit import image_size_pair  # noqa: E402
+from keras_vit.training import build_optimizer, recommended_recipe  # noqa: E402
+
+
+class TestAccuracyOverTime(keras.callbacks.Callback):
+    """Evaluates on the test batches after each epoch and records (epoch, seconds since start, figures)."""
+
+    def __init__(self, test_batches, started):
+        super().__init__()
+        self.test_batches = test_batches
+        self.started = started
+        self.rows = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started  # training time up to here, evaluation excluded
+        evaluation_started = time.perf_counter()
+        _, accuracy = self.model.evaluate(self.test_batches, verbose=0)
+        self.rows.append(dict(epoch=epoch + 1, minutes=round(seconds / 60, 3), train_loss=round(logs["loss"], 4),
+                              test_accuracy=round(float(accuracy), 4)))
+        print(f"epoch {epoch + 1}: {seconds / 60:.1f} min, test accuracy {100 * accuracy:.2f}%", flush=True)
+        self.started += time.perf_counter() - evaluation_started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="vit_micro_patch4_28")
+    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--idx-dir")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--augment", help="default: the recipe's")
+    parser.add_argument("--target", type=float, default=0.93)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default="runs/accuracy_fashion")
+    arguments = parser.parse_args()
+
+    recipe = recommended_recipe(arguments.model)
+    batch_size = arguments.batch_size or recipe.batch_size
+    keras.utils.set_random_seed(arguments.seed)
+    config = keras_vit.preset_config(arguments.model)
+    data = keras_vit.load_dataset(arguments.dataset, image_size=image_size_pair(config["image_size"]),
+                                  channels=config.get("channels", 3), idx_dir=arguments.idx_dir)
+    model = keras_vit.create_model(arguments.model, image_size=data.image_shape[:2], channels=data.image_shape[2],
+                                   num_classes=data.num_classes, drop_path_rate=recipe.drop_path_rate)
+    train = make_batches(data.train, data.num_classes, batch_size, training=True, seed=arguments.seed,
+                         augment=make_augmentation(arguments.augment or recipe.augment, seed=arguments.seed))
+    test = make_batches(data.test, data.num_classes, 256)
+    steps_per_epoch = math.ceil(data.sizes["train"] / batch_size)
+    steps = arguments.epochs * steps_per_epoch
+    warmup = max(steps_per_epoch, steps * recipe.warmup_epochs // recipe.epochs)  # the recipe's share, >= 1 epoch
+    model.compile(optimizer=build_optimizer(recipe.learning_rate(batch_size), total_steps=steps,
+                                            warmup_steps=warmup,
+                                            weight_decay=recipe.weight_decay, clip_norm=recipe.clip_norm),
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                            label_smoothing=recipe.label_smoothing),
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=True,
+                  steps_per_execution=8)
+    print(f"{arguments.model} ({model.count_params():,} parameters) on {arguments.dataset}: "
+          f"{data.sizes['train']} train / {data.sizes['test']} test images, {arguments.epochs} epochs, batch "
+          f"{batch_size}, recipe '{recipe.name}'", flush=True)
+    recorder = TestAccuracyOverTime(test, time.perf_counter())
+    model.fit(train, epochs=arguments.epochs, verbose=0, callbacks=[recorder])
+
+    output = pathlib.Path(arguments.output)
+    output.mkdir(parents=True, exist_ok=True)
+    with open(output / "accuracy_over_time.csv", "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(recorder.rows[0]))
+        writer.writeheader()
+        writer.writerows(recorder.rows)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.plot([row["minutes"] for row in recorder.rows], [100 * row["test_accuracy"] for row in recorder.rows],
+              marker="o")
+    axis.axhline(100 * arguments.target, color="gray", linestyle="--", label=f"target {100 * arguments.target:g}%")
+    axis.set(xlabel="training minutes", ylabel="test accuracy (%)", title=f"{arguments.model} on {arguments.dataset}")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(output / "accuracy_over_time.png", dpi=120)
+    reached = next((row for row in recorder.rows if row["test_accuracy"] >= arguments.target), None)
+    final = recorder.rows[-1]
+    print(f"final: {100 * final['test_accuracy']:.2f}% after {final['minutes']:.1f} min ({final['epoch']} epochs)")
+    print(f"target {100 * arguments.target:g}%: " + (f"reached after {reached['minutes']:.1f} min (epoch "
+                                                     f"{reached['epoch']})" if reached else "not reached"))
+    print(f"Saved {output / 'accuracy_over_time.csv'} and {output / 'accuracy_over_time.png'}")
+
+
+if __name__ == "__main__":
+    main()
