@@ -4,6 +4,8 @@ Example:
     >>> import keras_vit
     >>> model = keras_vit.create_model("vit_tiny_patch16_224", num_classes=10)
     >>> result = keras_vit.train("vit_nano_patch2_32", dataset="digits", epochs=5)
+    >>> encoder = keras_vit.pretrain("vit_nano_patch4_28", dataset="digits", epochs=5).output_dir
+    >>> result = keras_vit.finetune(encoder, dataset="digits", epochs=5)
 """
 
 import os
@@ -17,5 +19,7 @@ from keras_vit.errors import KerasViTError  # noqa: E402
 from keras_vit.inference import evaluate_model, explain_image, predict_images  # noqa: E402
 from keras_vit.models import (  # noqa: E402
     build_swin, build_vit, count_parameters, create_model, list_models, preset_config)
+from keras_vit.pretrain import pretrain  # noqa: E402
 from keras_vit.training import train  # noqa: E402
+from keras_vit.training.finetune import finetune  # noqa: E402
 from keras_vit.version import __version__  # noqa: E402

@@ -28,7 +28,10 @@ def main(argv=None):
 def _train(**arguments):
     from keras_vit.training import train
 
-    result = train(**arguments)
+    _report_classifier(train(**arguments))
+
+
+def _report_classifier(result):
     correct = round(result.test_accuracy * result.test_size)
     print(f"Saved {result.model_path}, {result.history_path} and {result.curves_path}")
     print(f"Test accuracy: {100 * result.test_accuracy:.2f}% ({correct}/{result.test_size} test images)")
@@ -95,68 +98,163 @@ def _evaluate(**arguments):
     print(f"Saved {result.confusion_path}")
 
 
+def _pretrain(**arguments):
+    from keras_vit.pretrain import pretrain
+
+    result = pretrain(**arguments)
+    print(f"Saved {result.encoder_path}, {result.history_path}, {result.curves_path} and "
+          f"{result.reconstruction_path}")
+    print(f"Final masked-patch loss: {result.history['loss'][-1]:.4f}")
+
+
+def _finetune(**arguments):
+    from keras_vit.training.finetune import finetune
+
+    _report_classifier(finetune(**arguments))
+
+
+def _models_or_pretrained(pattern, pretrained):
+    if pretrained:
+        return _pretrained_checkpoints(pattern)
+    return _models(pattern)
+
+
+def _pretrained_checkpoints(pattern):
+    import fnmatch
+
+    from keras_vit.weights import list_pretrained
+
+    rows = [row for row in list_pretrained() if fnmatch.fnmatch(row["name"], pattern)]
+    if not rows:
+        raise KerasViTError(f"No published checkpoint matches '{pattern}'.")
+    width = max(len(row["name"]) for row in rows)
+    preset_width = max(6, *(len(row["preset"]) for row in rows))
+    header = f"{'checkpoint':<{width}} {'preset':<{preset_width}} {'classes':>7}  description"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(f"{row['name']:<{width}} {row['preset']:<{preset_width}} {row['classes'] or '-':>7}  "
+              f"{row['description']}")
+
+
 def _parser():
-    from keras_vit.data import AUGMENTATIONS
+    from keras_vit.data import AUGMENTATIONS, DEFAULT_DATASET
+    from keras_vit.pretrain import pretrain
+    from keras_vit.training.finetune import finetune
     from keras_vit.training.strategy import STRATEGIES
     from keras_vit.training.trainer import train
 
-    defaults = {name: parameter.default for name, parameter in inspect.signature(train).parameters.items()}
     parser = argparse.ArgumentParser(prog="keras-vit", description="Vision Transformers for Keras 3.")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    train_parser = commands.add_parser(
-        "train", help="train a model and report its test accuracy",
-        description="Train a preset on a dataset (default: the embedded digits), evaluate it on the held-out test "
-                    "split, and save model.keras, best.keras, history.csv, logs/ (TensorBoard) and "
-                    "training_curves.png in the output folder. Started again after a crash, the same command "
-                    "resumes from the output folder's backup/.")
-    train_parser.set_defaults(command=_train)
+    def run_parser(name, function, command, help_text, description):
+        """A sub-command over `function`; returns it and an `option` adder whose defaults are the function's."""
+        defaults = {key: parameter.default for key, parameter in inspect.signature(function).parameters.items()}
+        sub_parser = commands.add_parser(name, help=help_text, description=description)
+        sub_parser.set_defaults(command=command)
 
-    def option(flag, kind, text, dest=None, default_text=None):
-        dest = dest or flag.lstrip("-").replace("-", "_")
-        default_text = default_text or defaults[dest]
-        train_parser.add_argument(flag, type=kind, dest=dest, default=argparse.SUPPRESS,
-                                  help=f"{text} (default: {default_text})")
+        def option(flag, kind, text, dest=None, default_text=None, required=False):
+            dest = dest or flag.lstrip("-").replace("-", "_")
+            default_text = "required" if required else default_text or defaults[dest]
+            sub_parser.add_argument(flag, type=kind, dest=dest, default=argparse.SUPPRESS, required=required,
+                                    help=f"{text} ({default_text if required else f'default: {default_text}'})")
 
-    option("--model", str, "preset name, see `keras-vit models`")
-    option("--dataset", str, "digits (embedded), mnist, fashion_mnist, or tfds:NAME (TensorFlow Datasets)")
-    option("--data-dir", str, "folder with one sub-folder of images per class (replaces --dataset)")
-    option("--validation-dir", str, "separate folder of validation images, same class sub-folders as --data-dir",
-           default_text="10%% of --data-dir")
-    train_parser.add_argument("--skip-corrupt", action="store_true", default=argparse.SUPPRESS,
-                              help="skip unreadable or corrupt images (counted in the log) instead of failing")
-    option("--idx-dir", str, "folder with the four IDX files of mnist or fashion_mnist",
-           default_text="searched: /usr/share/datasets, the Keras cache")
-    option("--tfds-data-dir", str, "TensorFlow Datasets data folder for tfds:NAME",
-           default_text="TFDS's own, ~/tensorflow_datasets")
+        def switch(flag, text, dest=None, action="store_true"):
+            sub_parser.add_argument(flag, dest=dest or flag.lstrip("-").replace("-", "_"), action=action,
+                                    default=argparse.SUPPRESS, help=text)
+
+        return option, switch
+
+    def data_options(option, switch):
+        option("--dataset", str, "digits (embedded), mnist, fashion_mnist, or tfds:NAME (TensorFlow Datasets)")
+        option("--data-dir", str, "folder with one sub-folder of images per class (replaces --dataset)")
+        option("--validation-dir", str, "separate folder of validation images, same class sub-folders as --data-dir",
+               default_text="10%% of --data-dir")
+        switch("--skip-corrupt", "skip unreadable or corrupt images (counted in the log) instead of failing")
+        option("--idx-dir", str, "folder with the four IDX files of mnist or fashion_mnist",
+               default_text="searched: /usr/share/datasets, the Keras cache")
+        option("--tfds-data-dir", str, "TensorFlow Datasets data folder for tfds:NAME",
+               default_text="TFDS's own, ~/tensorflow_datasets")
+
+    def schedule_options(option, recipe):
+        option("--epochs", int, "training epochs", default_text=recipe)
+        option("--batch-size", int, "images per step, split across the replicas of --strategy", default_text=recipe)
+        option("--learning-rate", float, "peak learning rate of the warmup-cosine schedule",
+               default_text="the recipe's, scaled to --batch-size")
+        option("--weight-decay", float, "AdamW weight decay", default_text=recipe)
+        option("--warmup-epochs", int, "epochs of linear learning-rate warmup", default_text=recipe)
+        option("--augment", str, "augmentation policy: " + ", ".join(AUGMENTATIONS), default_text=recipe)
+        option("--clip-norm", float, "clip gradients to this global norm, 0 for none", default_text=recipe)
+
+    def classifier_options(option, recipe):
+        option("--label-smoothing", float, "label smoothing", default_text=recipe)
+        option("--drop-path-rate", float, "stochastic depth of the last block", default_text=recipe)
+        option("--ema-momentum", float, "average the weights with this momentum, e.g. 0.9999", default_text="none")
+
+    def run_options(option, switch, output_default):
+        option("--output", str, "output folder", dest="output_dir", default_text=output_default)
+        option("--seed", int, "random seed")
+        option("--precision", str, "float32, mixed_float16 or mixed_bfloat16")
+        option("--strategy", str, "where to train: " + ", ".join(STRATEGIES) + "; see README, Several GPUs")
+        option("--tpu", str, "TPU name or address for --strategy tpu", default_text="the local TPU")
+        option("--backup-interval", float, "least seconds between two backups a killed run resumes from")
+        option("--steps-per-execution", int, "training steps per call into the compiled graph")
+        option("--verbose", int, "0 silent, 1 progress bar, 2 one line per epoch")
+        switch("--no-jit-compile", "do not compile the training step with XLA", dest="jit_compile",
+               action="store_false")
+        switch("--overwrite", "replace the run in the output folder when it is another run or a finished one")
+
+    option, switch = run_parser(
+        "train", train, _train, "train a model and report its test accuracy",
+        "Train a preset on a dataset (default: the embedded digits), evaluate it on the held-out test "
+        "split, and save model.keras, best.keras, history.csv, logs/ (TensorBoard) and "
+        "training_curves.png in the output folder. Started again after a crash, the same command "
+        "resumes from the output folder's backup/.")
     recipe = "the model's recipe, see README"
-    option("--epochs", int, "training epochs", default_text=recipe)
-    option("--batch-size", int, "images per step, split across the replicas of --strategy", default_text=recipe)
-    option("--learning-rate", float, "peak learning rate of the warmup-cosine schedule",
-           default_text="the recipe's, scaled to --batch-size")
-    option("--weight-decay", float, "AdamW weight decay", default_text=recipe)
-    option("--warmup-epochs", int, "epochs of linear learning-rate warmup", default_text=recipe)
-    option("--label-smoothing", float, "label smoothing", default_text=recipe)
-    option("--augment", str, "augmentation policy: " + ", ".join(AUGMENTATIONS), default_text=recipe)
-    option("--drop-path-rate", float, "stochastic depth of the last block", default_text=recipe)
-    option("--clip-norm", float, "clip gradients to this global norm, 0 for none", default_text=recipe)
-    option("--ema-momentum", float, "average the weights with this momentum, e.g. 0.9999", default_text="none")
-    option("--output", str, "output folder", dest="output_dir", default_text="runs/<model>_<dataset>")
-    option("--seed", int, "random seed")
-    option("--precision", str, "float32, mixed_float16 or mixed_bfloat16")
-    option("--strategy", str, "where to train: " + ", ".join(STRATEGIES) + "; see README, Several GPUs")
-    option("--tpu", str, "TPU name or address for --strategy tpu", default_text="the local TPU")
-    option("--backup-interval", float, "least seconds between two backups a killed run resumes from")
-    option("--steps-per-execution", int, "training steps per call into the compiled graph")
-    option("--verbose", int, "0 silent, 1 progress bar, 2 one line per epoch")
-    train_parser.add_argument("--no-jit-compile", dest="jit_compile", action="store_false",
-                              default=argparse.SUPPRESS, help="do not compile the training step with XLA")
-    train_parser.add_argument("--overwrite", action="store_true", default=argparse.SUPPRESS,
-                              help="replace the run in the output folder when it is another run or a finished one")
+    option("--model", str, "preset name, see `keras-vit models`")
+    option("--weights", str, "start from a published checkpoint (name from `keras-vit models --pretrained`, or a "
+                             ".safetensors/.npz file), new head for the data's classes", default_text="none")
+    data_options(option, switch)
+    schedule_options(option, recipe)
+    classifier_options(option, recipe)
+    run_options(option, switch, "runs/<model>_<dataset>")
+
+    option, switch = run_parser(
+        "pretrain", pretrain, _pretrain, "masked-image pretraining (MAE) of a ViT encoder, labels ignored",
+        "Pretrain a ViT preset as a masked autoencoder on a dataset's images and save encoder.keras, history.csv, "
+        "logs/, training_curves.png and reconstruction.png (original / masked / reconstructed) in the output "
+        "folder. Resumes like train.")
+    recipe = "MAE's recipe, see README"
+    option("--model", str, "ViT preset name, see `keras-vit models`")
+    option("--mask-ratio", float, "share of each image's patches removed")
+    switch("--norm-pix-loss", "reconstruct per-patch normalised pixels")
+    option("--decoder-dim", int, "decoder width", default_text="512 for Base and larger, else the encoder's (>= 128)")
+    option("--decoder-depth", int, "decoder blocks", default_text="8 for Base and larger, else half the encoder's")
+    data_options(option, switch)
+    schedule_options(option, recipe)
+    run_options(option, switch, "runs/<model>_mae_<dataset>")
+
+    option, switch = run_parser(
+        "finetune", finetune, _finetune, "fine-tune a pretrained encoder as a classifier, layer-wise lr decay",
+        "Load the encoder of PRETRAINED into a classifier of its preset with a new head for the data's classes (at "
+        "the data's image size) and train it with layer-wise learning-rate decay (or, with --linear-probe, the head "
+        "only); then as train.")
+    recipe = "MAE's fine-tuning recipe, see README"
+    option("--from", str, "pretrain output folder or its encoder.keras, a .keras classifier, or a published "
+                          "checkpoint name or file", dest="pretrained", required=True)
+    option("--model", str, "preset name", default_text="from PRETRAINED")
+    option("--layer-decay", float, "layer-wise learning-rate decay, 1 for none", default_text="0.65, 0.75 for L/H")
+    switch("--linear-probe", "train the head only, the encoder frozen")
+    data_options(option, switch)
+    schedule_options(option, recipe)
+    classifier_options(option, recipe)
+    run_options(option, switch, "runs/<model>_<dataset>")
 
     models_parser = commands.add_parser("models", help="list the model presets with their parameter counts")
     models_parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vit_small*'")
-    models_parser.set_defaults(command=_models)
+    models_parser.add_argument("--pretrained", action="store_true",
+                               help="list the published checkpoints (keras-vit train --weights NAME) instead")
+    models_parser.set_defaults(command=_models_or_pretrained)
 
     export_parser = commands.add_parser(
         "export", help="export a .keras classifier for serving: SavedModel (TF Serving), TFLite or ONNX",
@@ -183,7 +281,7 @@ def _parser():
         description="Evaluate a .keras classifier on a split of a dataset (loaded at the model's image size) and "
                     "write its confusion matrix as a PNG.")
     evaluate_parser.add_argument("model_path", metavar="MODEL", help="a .keras file")
-    evaluate_parser.add_argument("--dataset", default=defaults["dataset"],
+    evaluate_parser.add_argument("--dataset", default=DEFAULT_DATASET,
                                  help="digits (embedded), mnist, fashion_mnist, or tfds:NAME (default: %(default)s)")
     evaluate_parser.add_argument("--data-dir", help="folder with one sub-folder of images per class "
                                                     "(replaces --dataset)")

@@ -1,5 +1,7 @@
-"""Training: optimizer, learning-rate schedule, and the `train` entry point."""
+"""Training: optimizer, learning-rate schedule, layer-wise decay, and the `train` entry point (`finetune`: in
+`keras_vit.training.finetune`, which builds on `keras_vit.pretrain`)."""
 
+from keras_vit.training.layer_decay import LayerDecayAdamW, layer_decay_scales
 from keras_vit.training.multi_worker_model import MultiWorkerModel
 from keras_vit.training.optimizer import NO_WEIGHT_DECAY, build_optimizer
 from keras_vit.training.precision import PRECISIONS, precision_scope

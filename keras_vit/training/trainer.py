@@ -25,8 +25,20 @@ from keras_vit.weights.published import PUBLISHED
 DEFAULT_MODEL = "vit_nano_patch2_32"
 
 
+class RunFiles:
+    """The files every run (`train`, `finetune`, `pretrain`) writes in its `output_dir`."""
+
+    @property
+    def history_path(self):
+        return self.output_dir / HISTORY_FILE
+
+    @property
+    def curves_path(self):
+        return self.output_dir / "training_curves.png"
+
+
 @dataclasses.dataclass
-class TrainResult:
+class TrainResult(RunFiles):
     """What `train` hands back: the trained model, its history, the test figures and the files it wrote."""
 
     model: keras.Model
@@ -43,14 +55,6 @@ class TrainResult:
     @property
     def best_model_path(self):
         return self.output_dir / "best.keras"
-
-    @property
-    def history_path(self):
-        return self.output_dir / HISTORY_FILE
-
-    @property
-    def curves_path(self):
-        return self.output_dir / "training_curves.png"
 
 
 def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=None, batch_size=None,
@@ -131,11 +135,7 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=augment,
         drop_path_rate=drop_path_rate, clip_norm=clip_norm)
-    options = RunOptions(
-        dataset=dataset, data_dir=data_dir, validation_dir=validation_dir, skip_corrupt=skip_corrupt, idx_dir=idx_dir,
-        tfds_data_dir=tfds_data_dir, output_dir=output_dir, seed=seed, precision=precision, strategy=strategy, tpu=tpu,
-        jit_compile=jit_compile, steps_per_execution=steps_per_execution, verbose=verbose, overwrite=overwrite,
-        backup_interval=backup_interval)
+    options = RunOptions.pick(locals())
 
     def network(image_size, channels, num_classes):
         arguments = dict(image_size=image_size, channels=channels, num_classes=num_classes,
@@ -169,6 +169,11 @@ class RunOptions:
     verbose: int = 1
     overwrite: bool = False
     backup_interval: float = 30.0
+
+    @classmethod
+    def pick(cls, arguments):
+        """The options found in `arguments` (e.g. a function's `locals()`), by name."""
+        return cls(**{field.name: arguments[field.name] for field in dataclasses.fields(cls)})
 
     @property
     def source(self):

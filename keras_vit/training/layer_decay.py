@@ -1,0 +1,88 @@
+"""Layer-wise learning-rate decay (BEiT, MAE fine-tuning): AdamW with a learning-rate scale per variable."""
+
+import re
+
+import keras
+from keras import ops
+
+from keras_vit.errors import KerasViTError
+from keras_vit.training.optimizer import NO_WEIGHT_DECAY
+
+
+def layer_decay_scales(depth, decay):
+    """Learning-rate scales of a ViT's variables under layer-wise decay, as (path pattern, scale) pairs.
+
+    Block i of `depth` gets decay ** (depth - i); the embeddings (`normalize`, `patches`, `patch_encoder`: patch
+    projection, class token, position embeddings) decay ** (depth + 1); everything else (final `norm`, `head`)
+    the full rate. Patterns are regular expressions matched at the start of a variable's path.
+
+    Example:
+        >>> layer_decay_scales(2, 0.5)
+        [('^(normalize|patches|patch_encoder)/', 0.125), ('^block_0/', 0.25), ('^block_1/', 0.5)]
+    """
+    if not 0 < decay <= 1:
+        raise KerasViTError(f"layer_decay must be in (0, 1], e.g. 0.65, got {decay}.")
+    return ([("^(normalize|patches|patch_encoder)/", decay ** (depth + 1))]
+            + [(f"^block_{index}/", decay ** (depth - index)) for index in range(depth)])
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class LayerDecayAdamW(keras.optimizers.AdamW):
+    """AdamW whose learning rate, for the Adam update and the decoupled weight decay alike, is scaled per variable.
+
+    A variable's scale is that of the first pattern of `learning_rate_scales` found at the start of its path
+    (`variable.path`, e.g. "block_3/attention/qkv/kernel"), else 1. The scales are fixed when the optimizer is
+    built, so the step stays one graph (XLA, `tf.distribute`, `LossScaleOptimizer`).
+
+    Args:
+        learning_rate_scales: (pattern, scale) pairs, e.g. `layer_decay_scales(depth, 0.65)`.
+        **kwargs: arguments of `keras.optimizers.AdamW`.
+
+    Example:
+        >>> optimizer = LayerDecayAdamW(layer_decay_scales(12, 0.65), learning_rate=1e-3, weight_decay=0.05)
+        >>> optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
+    """
+
+    def __init__(self, learning_rate_scales=(), **kwargs):
+        super().__init__(**kwargs)
+        self.learning_rate_scales = [(str(pattern), float(scale)) for pattern, scale in learning_rate_scales]
+
+    def learning_rate_scale(self, variable):
+        """The scale of `variable`'s learning rate."""
+        for pattern, scale in self.learning_rate_scales:
+            if re.match(pattern, variable.path):
+                return scale
+        return 1.0
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._scales = [self.learning_rate_scale(variable) for variable in variables]
+        self._decayed = [bool(self.weight_decay) and self._use_weight_decay(variable) for variable in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        learning_rate = ops.multiply(ops.cast(learning_rate, variable.dtype), self._scales[index])
+        if self._decayed[index]:
+            self.assign_sub(variable, ops.multiply(variable, ops.cast(self.weight_decay, variable.dtype)
+                                                   * learning_rate))
+        super().update_step(gradient, variable, learning_rate)
+
+    def _apply_weight_decay(self, variables):
+        """Nothing: `update_step` applies the weight decay, with each variable's learning rate."""
+
+    def get_config(self):
+        return {**super().get_config(), "learning_rate_scales": [list(pair) for pair in self.learning_rate_scales]}
+
+
+def with_layer_decay(optimizer, scales):
+    """A `LayerDecayAdamW` with the configuration of the AdamW `optimizer` (schedule, weight decay, clipping, EMA)
+    and no weight decay on `NO_WEIGHT_DECAY` names.
+
+    Example:
+        >>> optimizer = with_layer_decay(build_optimizer(1e-3, total_steps=1000), layer_decay_scales(12, 0.65))
+    """
+    decayed = LayerDecayAdamW.from_config({**optimizer.get_config(), "learning_rate_scales": scales})
+    decayed.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
+    return decayed

@@ -1,0 +1,165 @@
+"""Fine-tuning: layer-wise learning rates, a classifier from a pretraining, the linear probe, a published
+checkpoint as the start of `train`, and the CLI."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vit
+from keras_vit import KerasViTError, cli
+from keras_vit.training.layer_decay import LayerDecayAdamW, layer_decay_scales, with_layer_decay
+from keras_vit.training.optimizer import build_optimizer
+from keras_vit.weights import write_safetensors
+from test_weights_vit import timm_vit_tensors
+
+DEPTH, DECAY, RATE = 4, 0.5, 1e-2
+
+
+def _expected_scale(path):
+    layer = path.split("/")[0]
+    if layer.startswith("block_"):
+        return DECAY ** (DEPTH - int(layer.split("_")[1]))
+    return DECAY ** (DEPTH + 1) if layer == "patch_encoder" else 1.0  # norm and head: the full rate
+
+
+def _classifier():
+    return keras_vit.create_model("vit_nano_patch4_28", image_size=8, channels=1, num_classes=3)
+
+
+def test_each_variable_gets_the_layer_wise_learning_rate_scale():
+    model = _classifier()
+    optimizer = LayerDecayAdamW(layer_decay_scales(DEPTH, DECAY), learning_rate=RATE)
+    scales = {weight.path: optimizer.learning_rate_scale(weight) for weight in model.trainable_weights}
+    assert scales == {path: _expected_scale(path) for path in scales}
+    assert scales["block_3/mlp/fc2/kernel"] == 0.5 and scales["patch_encoder/position_embedding"] == 0.5 ** 5
+    for decay in (0.0, 1.5):
+        with pytest.raises(KerasViTError, match="layer_decay must be in"):
+            layer_decay_scales(DEPTH, decay)
+
+
+@pytest.mark.parametrize("loss_scaled", [False, True])
+def test_one_adam_step_moves_each_variable_by_its_own_learning_rate(loss_scaled):
+    model = _classifier()
+    optimizer = LayerDecayAdamW(layer_decay_scales(DEPTH, DECAY), learning_rate=RATE, weight_decay=0.0)
+    scale = 1024.0 if loss_scaled else 1.0  # a LossScaleOptimizer divides the gradients by it first
+    applied = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=scale) if loss_scaled else optimizer
+    before = {weight.path: weight.numpy() for weight in model.trainable_weights}
+    gradients = [np.full(weight.shape, scale, "float32") for weight in model.trainable_weights]
+    applied.apply_gradients(zip(gradients, model.trainable_weights))
+    for weight in model.trainable_weights:  # Adam's first step from zero moments is learning rate x sign(gradient)
+        np.testing.assert_allclose(before[weight.path] - weight.numpy(), RATE * _expected_scale(weight.path),
+                                   rtol=1e-3, err_msg=weight.path)
+
+
+def test_weight_decay_is_scaled_like_the_learning_rate_and_skips_biases_norms_embeddings():
+    model = _classifier()
+    optimizer = with_layer_decay(build_optimizer(RATE, total_steps=1000, weight_decay=0.1),
+                                 layer_decay_scales(DEPTH, DECAY))
+    before = {weight.path: weight.numpy() for weight in model.trainable_weights}
+    optimizer.apply_gradients([(np.zeros(weight.shape, "float32"), weight) for weight in model.trainable_weights])
+    for weight in model.trainable_weights:
+        decayed = weight.path.endswith("kernel")
+        factor = 1 - 0.1 * RATE * _expected_scale(weight.path) if decayed else 1.0
+        np.testing.assert_allclose(weight.numpy(), before[weight.path] * factor, rtol=1e-6, err_msg=weight.path)
+
+
+def test_a_compiled_xla_fit_step_uses_the_layer_wise_rates(seeded):
+    model = _classifier()
+    model.compile(optimizer=LayerDecayAdamW(layer_decay_scales(DEPTH, DECAY), learning_rate=RATE, weight_decay=0.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+    before = {weight.path: weight.numpy() for weight in model.trainable_weights}
+    model.fit(seeded.uniform(0, 255, (16, 8, 8, 1)), seeded.integers(0, 3, 16), batch_size=16, epochs=1, verbose=0)
+    for weight in model.trainable_weights:
+        largest = np.abs(before[weight.path] - weight.numpy()).max()
+        np.testing.assert_allclose(largest, RATE * _expected_scale(weight.path), rtol=0.02, err_msg=weight.path)
+
+
+@pytest.fixture(scope="module")
+def pretraining(tmp_path_factory):
+    return keras_vit.pretrain("vit_nano_patch4_28", epochs=1, batch_size=256, mask_ratio=0.5, jit_compile=False,
+                              verbose=0, output_dir=tmp_path_factory.mktemp("mae") / "run")
+
+
+@pytest.fixture(scope="module")
+def three_classes(tmp_path_factory):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("three")
+    rng = np.random.default_rng(0)
+    for level, name in ((30, "dark"), (128, "grey"), (220, "bright")):
+        (folder / name).mkdir()
+        for index in range(12):
+            pixels = np.clip(rng.normal(level, 15, (20, 20)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / name / f"{index}.png")
+    return folder
+
+
+def test_finetuning_from_a_pretraining_gets_a_new_head_a_new_image_size_and_decayed_rates(pretraining,
+                                                                                           three_classes, tmp_path):
+    encoder = keras.saving.load_model(pretraining.encoder_path, safe_mode=True)
+    result = keras_vit.finetune(pretraining.output_dir, data_dir=three_classes, image_size=12, epochs=2,
+                                batch_size=8, learning_rate=1e-3, layer_decay=DECAY, warmup_epochs=0,
+                                jit_compile=False, verbose=0, output_dir=tmp_path / "run")
+    model = result.model
+    assert model.input_shape == (None, 12, 12, 1) and model.output_shape == (None, 3)
+    assert model.get_layer("patch_encoder").position_embedding.shape == (1, 9, 64), "2x2 grid resampled to 3x3"
+    run = json.loads((result.output_dir / "run.json").read_text())
+    assert run["layer_decay"] == DECAY and run["pretrained"] == str(pretraining.output_dir)
+    steps = 2 * -(-36 // 8)  # at most: 2 epochs of the 36 images (fewer: some are held out)
+    for layer, scale in (("block_0", DECAY ** DEPTH), ("block_3", DECAY)):
+        path = f"{layer}/attention/qkv/kernel"
+        moved = np.abs(_weight(model, path) - _weight(encoder, path))
+        assert 0 < moved.max() <= steps * 1e-3 * scale * 1.01, "loaded, then trained at the block's own rate"
+    assert 0 <= result.test_accuracy <= 1 and result.model_path.is_file()
+
+
+def _weight(model, path):
+    return next(weight.numpy() for weight in model.weights if weight.path == path)
+
+
+def test_a_linear_probe_trains_the_head_only(pretraining, tmp_path):
+    encoder = keras.saving.load_model(pretraining.encoder_path, safe_mode=True)
+    result = keras_vit.finetune(pretraining.encoder_path, linear_probe=True, epochs=1, batch_size=256,
+                                jit_compile=False, verbose=0, output_dir=tmp_path / "probe")
+    assert [weight.path for weight in result.model.trainable_weights] == ["head/kernel", "head/bias"]
+    for layer in encoder.layers:
+        for trained, original in zip(result.model.get_layer(layer.name).weights, layer.weights):
+            np.testing.assert_array_equal(trained.numpy(), original.numpy(), err_msg=trained.path)
+    assert json.loads((result.output_dir / "run.json").read_text())["weight_decay"] == 0.0
+
+
+def test_finetune_command_end_to_end(pretraining, tmp_path, capsys):
+    assert cli.main(["finetune", "--from", str(pretraining.output_dir), "--epochs", "1", "--batch-size", "256",
+                     "--no-jit-compile", "--verbose", "0", "--output", str(tmp_path / "run")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("Test accuracy: ") and lines[-1].endswith("/360 test images)"), lines[-1]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["layer_decay"] == 0.65
+
+
+def test_finetune_errors_name_what_is_missing(tmp_path, capsys):
+    assert cli.main(["finetune", "--from", str(tmp_path)]) == 2
+    assert f"--from folder '{tmp_path}' holds no encoder.keras" in capsys.readouterr().err
+    assert cli.main(["finetune", "--from", "no_such_checkpoint"]) == 2
+    assert "neither a folder, a file, nor a published checkpoint name" in capsys.readouterr().err
+
+
+def test_train_starts_from_a_checkpoint_file_with_a_new_head(tmp_path, seeded):
+    tensors = timm_vit_tensors(seeded)
+    tensors["patch_embed.proj.weight"] = tensors["patch_embed.proj.weight"][:, :1]  # one channel, as the digits
+    write_safetensors(tmp_path / "vit.safetensors", tensors)
+    result = keras_vit.train("vit_tiny_patch16_224", weights=tmp_path / "vit.safetensors", epochs=1, batch_size=512,
+                             learning_rate=1e-9, augment="none", jit_compile=False, verbose=0,
+                             output_dir=tmp_path / "run", embed_dim=16, depth=2, num_heads=2, mlp_dim=32,
+                             patch_size=4)
+    assert result.model.output_shape == (None, 10) and result.model.input_shape == (None, 8, 8, 1)
+    np.testing.assert_allclose(result.model.get_layer("block_1").weights[0].numpy(),
+                               tensors["blocks.1.norm1.weight"], atol=1e-6)
+    assert json.loads((result.output_dir / "run.json").read_text())["weights"] == str(tmp_path / "vit.safetensors")
+
+
+def test_models_pretrained_lists_the_published_checkpoints(capsys):
+    assert cli.main(["models", "--pretrained", "deit_*"]) == 0
+    out = capsys.readouterr().out
+    assert "deit_tiny_patch16_224.fb_in1k" in out and "vit_tiny_patch16_224" in out and "google/" not in out
