@@ -3,7 +3,8 @@
 For each model, one round times a keras_vit step, the keras-hub step of the same configuration (both built and
 compiled as in `throughput.py`) and the step's matmuls alone (the list of `flops.py`; for training the forward
 matmuls and the two backward matmuls of each), each matmul shape run as its own compiled `tf.linalg.matmul`, as
-many times as the model has it. Rounds alternate their order; figures are medians. If the matmuls alone take nearly
+many times as the model has it. Rounds alternate their order; times are medians, shares the median over rounds
+of the matmuls' time over the step's in the same round. If the matmuls alone take nearly
 a whole step of both implementations, neither can be much faster than the other without faster matmuls.
 
 Example:
@@ -14,6 +15,7 @@ Example:
 import argparse
 import collections
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +46,8 @@ def matmul_suite(matmuls, jit_compile):
 
 
 def benchmark_model(name, arguments):
-    """Rows (model, mode, seconds a step of keras_vit, keras_hub, matmuls alone)."""
+    """Rows (model, mode, median seconds a step of keras_vit, keras_hub, matmuls alone, then the median over rounds
+    of the matmuls' time over keras_vit's and over keras-hub's)."""
     models = {impl: throughput.build(impl, name, None, arguments.jit) for impl in throughput.IMPLEMENTATIONS}
     batches = {impl: throughput.fake_batch(model, arguments.batch_size) for impl, model in models.items()}
     forward = forward_matmuls(keras_vit.preset_config(name), arguments.batch_size)
@@ -57,7 +60,9 @@ def benchmark_model(name, arguments):
             steps = {impl: throughput.predict_step(models[impl], batches[impl][0]) for impl in models}
             steps["matmuls"] = matmul_suite(forward, arguments.jit)
         seconds = throughput.time_interleaved(steps, arguments.warmup, arguments.rounds)
-        rows.append((name, mode, seconds["keras_vit"], seconds["keras_hub"], seconds["matmuls"]))
+        medians = [statistics.median(seconds[key]) for key in ("keras_vit", "keras_hub", "matmuls")]
+        shares = [throughput.median_ratio(seconds["matmuls"], seconds[key]) for key in ("keras_vit", "keras_hub")]
+        rows.append((name, mode, *medians, *shares))
     return rows
 
 
@@ -74,9 +79,9 @@ def main(argv=None):
     print(f"{'model':<30} {'mode':<5} {'keras_vit':>9} {'keras_hub':>9} {'matmuls':>8} {'share vit':>9} "
           f"{'share hub':>9}")
     for name in arguments.models:
-        for model, mode, ours, hub, matmuls in benchmark_model(name, arguments):
-            print(f"{model:<30} {mode:<5} {ours:>9.3f} {hub:>9.3f} {matmuls:>8.3f} {matmuls / ours:>9.0%} "
-                  f"{matmuls / hub:>9.0%}", flush=True)
+        for model, mode, ours, hub, matmuls, share_ours, share_hub in benchmark_model(name, arguments):
+            print(f"{model:<30} {mode:<5} {ours:>9.3f} {hub:>9.3f} {matmuls:>8.3f} {share_ours:>9.0%} "
+                  f"{share_hub:>9.0%}", flush=True)
         keras.backend.clear_session()
 
 

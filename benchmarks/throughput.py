@@ -6,10 +6,15 @@ configuration (`ViTBackbone` + `ViTImageClassifier`, or `SwinTransformerBackbone
 counts are printed) are compiled the same way (AdamW, categorical cross-entropy on logits, the same
 `jit_compile`) and timed step by step in alternating order, so both see the same machine load. Training is
 `model.train_on_batch` (the compiled train function `model.fit` runs), inference `model.predict_on_batch`.
-Figures are medians over the measured steps; ratio is keras_vit / keras-hub.
+Images/s and GFLOP/s are medians over the measured steps. "ratio" is keras_vit's speed over keras-hub's: the
+median over rounds of keras-hub's step time over keras_vit's in the same round (robust to load that changes
+between rounds).
 
-GFLOP/s use the analytic counts of `flops.py` (training = 3 forward passes) against the best rate of square
-`tf.linalg.matmul`s of side 1024 to 4096 in the compute dtype, measured in the same process. With --memory, each
+GFLOP/s use the analytic counts of `flops.py` (training = 3 forward passes). The peak is the best rate of square
+`tf.linalg.matmul`s of side 1024 to 4096 in the compute dtype, measured first; the fastest of these is then timed
+in every round with the models ("matmul": its median GFLOP/s), and "% peak" is the model's GFLOP/s against that
+matmul's in the same round (median over rounds), so both are measured under the same load (a shared machine's load
+changes from minute to minute). With --memory, each
 model also runs alone in a fresh subprocess that reports its peak memory: on a GPU the device's peak allocation,
 on a CPU the growth of the process's peak resident set (ru_maxrss) from after start-up to after two train steps.
 
@@ -26,6 +31,7 @@ Examples (CPU, keras-hub from benchmarks/requirements.txt):
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -89,25 +95,33 @@ def fake_batch(model, batch_size):
     return tf.constant(images), tf.constant(labels)
 
 
+def matmul_step(size, dtype):
+    """A function that runs one compiled `size` x `size` `tf.linalg.matmul` in `dtype`, and its FLOPs."""
+    a = tf.random.uniform((size, size), dtype=dtype)
+    b = tf.random.uniform((size, size), dtype=dtype)
+    matmul = tf.function(lambda: tf.reduce_sum(tf.cast(tf.linalg.matmul(a, b)[:1, :1], "float32")))
+    return (lambda: matmul().numpy()), 2 * size ** 3
+
+
 def measure_peak_matmul(dtype, sizes=(1024, 2048, 4096), repeats=3):
-    """Best GFLOP/s of square `tf.linalg.matmul`s in `dtype` (one warm-up, then `repeats` timed runs each)."""
-    best = 0.0
+    """(best GFLOP/s, its size) of square matmuls in `dtype`: one warm-up, then `repeats` timed runs a size."""
+    rates = {}
     for size in sizes:
-        a = tf.random.uniform((size, size), dtype=dtype)
-        b = tf.random.uniform((size, size), dtype=dtype)
-        matmul = tf.function(lambda: tf.reduce_sum(tf.cast(tf.linalg.matmul(a, b)[:1, :1], "float32")))
-        matmul()
+        step, flops = matmul_step(size, dtype)
+        step()
         for _ in range(repeats):
             start = time.perf_counter()
-            matmul().numpy()
-            best = max(best, 2 * size ** 3 / (time.perf_counter() - start) / 1e9)
-    return best
+            step()
+            rates[size] = max(rates.get(size, 0.0), flops / (time.perf_counter() - start) / 1e9)
+    best = max(rates, key=rates.get)
+    return rates[best], best
 
 
 def time_interleaved(step_functions, warmup, steps):
-    """Median seconds of each named step, timed one step at a time in alternating order.
+    """Seconds of each of `steps` runs of each named step, timed one step at a time in alternating order.
 
-    Round r runs the steps in order, round r + 1 in reverse, so a change of machine load hits all of them alike.
+    Round r runs the steps in order, round r + 1 in reverse, so that the steps of one round see about the same
+    machine load; compare them round by round (`median_ratio`).
     """
     for step in step_functions.values():
         for _ in range(warmup):
@@ -120,11 +134,19 @@ def time_interleaved(step_functions, warmup, steps):
             step_functions[key]()
             seconds[key].append(time.perf_counter() - start)
         order.reverse()
-    return {key: statistics.median(values) for key, values in seconds.items()}
+    return seconds
 
 
-def benchmark_model(name, arguments, peak_gflops):
-    """Table rows (dicts) of training and inference for both implementations of preset `name`."""
+def median_ratio(numerators, denominators):
+    """The median over rounds of numerator / denominator: robust to load that changes between rounds."""
+    return statistics.median(n / d for n, d in zip(numerators, denominators))
+
+
+def benchmark_model(name, arguments, matmul_size):
+    """Table rows (dicts) of training and inference for both implementations of preset `name`.
+
+    The `matmul_size` square matmul runs in the same rounds: "% peak" is against its rate under the same load.
+    """
     models = {impl: build(impl, name, arguments.image_size, arguments.jit) for impl in arguments.implementations}
     batches = {impl: fake_batch(model, arguments.batch_size) for impl, model in models.items()}
     overrides = {} if arguments.image_size is None else {"image_size": arguments.image_size}
@@ -135,12 +157,16 @@ def benchmark_model(name, arguments, peak_gflops):
             steps = {impl: train_step(models[impl], *batches[impl]) for impl in models}
         else:
             steps = {impl: predict_step(models[impl], batches[impl][0]) for impl in models}
+        steps["matmul"], matmul_flops = matmul_step(matmul_size, keras.mixed_precision.global_policy().compute_dtype)
         seconds = time_interleaved(steps, arguments.warmup, arguments.steps)
+        peak_gflops = matmul_flops / statistics.median(seconds["matmul"]) / 1e9
         for impl in models:
-            gflops = multiplier * flops / seconds[impl] / 1e9
+            gflops = multiplier * flops / statistics.median(seconds[impl]) / 1e9
             rows.append({"model": name, "mode": mode, "impl": impl, "params": models[impl].count_params(),
-                         "images_per_s": arguments.batch_size / seconds[impl], "gflops": gflops,
-                         "peak_percent": 100 * gflops / peak_gflops})
+                         "images_per_s": arguments.batch_size / statistics.median(seconds[impl]),
+                         "ratio": median_ratio(seconds.get("keras_hub", [math.nan] * arguments.steps), seconds[impl]),
+                         "gflops": gflops, "peak_percent": 100 * median_ratio(seconds["matmul"], seconds[impl])
+                         * multiplier * flops / matmul_flops, "matmul_gflops": peak_gflops})
     return rows
 
 
@@ -182,18 +208,18 @@ def memory_child(arguments):
 
 def print_header(memory):
     header = (f"{'model':<30} {'mode':<5} {'implementation':<14} {'params':>11} {'images/s':>9} {'ratio':>6} "
-              f"{'GFLOP/s':>8} {'% peak':>7}" + (f" {'peak MiB':>9}" if memory else ""))
+              f"{'GFLOP/s':>8} {'matmul':>7} {'% peak':>7}" + (f" {'peak MiB':>9}" if memory else ""))
     print(header)
     print("-" * len(header))
 
 
 def print_rows(rows, memory):
-    """Prints one model's rows; ratio is images/s over keras-hub's in the same mode."""
-    reference = {r["mode"]: r["images_per_s"] for r in rows if r["impl"] == "keras_hub"}
+    """Prints one model's rows."""
     for row in rows:
-        ratio = row["images_per_s"] / reference.get(row["mode"], float("nan"))
+        ratio = row["ratio"]
         line = (f"{row['model']:<30} {row['mode']:<5} {row['impl']:<14} {row['params']:>11,} "
-                f"{row['images_per_s']:>9.2f} {ratio:>6.2f} {row['gflops']:>8.1f} {row['peak_percent']:>6.1f}%")
+                f"{row['images_per_s']:>9.2f} {ratio:>6.2f} {row['gflops']:>8.1f} "
+                f"{row['matmul_gflops']:>7.1f} {row['peak_percent']:>6.1f}%")
         if memory:
             line += f" {memory[row['impl']]:>9.0f}"
         print(line, flush=True)
@@ -223,13 +249,14 @@ def main(argv=None):
         return
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
-    peak = measure_peak_matmul(compute_dtype)
+    peak, size = measure_peak_matmul(compute_dtype)
     print(f"{device}, TensorFlow {tf.__version__}, Keras {keras.__version__}, batch {arguments.batch_size}, "
-          f"{arguments.precision}, jit_compile={arguments.jit}, {arguments.steps} measured steps after "
-          f"{arguments.warmup} warm-up; peak {compute_dtype} matmul {peak:.1f} GFLOP/s")
+          f"{arguments.precision}, jit_compile={arguments.jit}, median of {arguments.steps} steps after "
+          f"{arguments.warmup} warm-up; peak {compute_dtype} matmul {peak:.1f} GFLOP/s ({size}x{size}); % peak is "
+          f"against that matmul timed in the same rounds")
     print_header(arguments.memory)
     for name in arguments.models:
-        rows = benchmark_model(name, arguments, peak)
+        rows = benchmark_model(name, arguments, size)
         keras.backend.clear_session()
         memory = ({impl: measure_memory(name, impl, arguments) for impl in arguments.implementations}
                   if arguments.memory else None)
