@@ -113,7 +113,8 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
     result = PretrainResult(autoencoder, encoder, history, run.run_dir)
     encoder.save(result.encoder_path)
     plot_history(history, result.curves_path, title=f"{model} masked-image pretraining on {options.source}")
-    sample = np.stack([pixels for pixels, _ in data.test.take(6).as_numpy_iterator()])
+    shown = data.test if data.sizes["test"] else data.train
+    sample = np.stack([pixels for pixels, _ in shown.take(6).as_numpy_iterator()])
     plot_reconstruction(autoencoder, sample, result.reconstruction_path,
                         title=f"mask ratio {mask_ratio}, {len(history.get('loss', []))} epochs")
     return result
