@@ -151,7 +151,12 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
 
 @dataclasses.dataclass
 class RunOptions:
-    """The settings every run (`train`, `finetune`, `pretrain`) takes alike: data, output folder, devices."""
+    """The settings every run (`train`, `finetune`, `pretrain`) takes alike: data, output folder, devices.
+
+    Example:
+        >>> RunOptions(dataset="fashion_mnist", output_dir="runs/fm", jit_compile=False).source
+        'fashion_mnist'
+    """
 
     dataset: str = DEFAULT_DATASET
     data_dir: str = None
@@ -183,7 +188,12 @@ class RunOptions:
 
 @dataclasses.dataclass
 class Run:
-    """A run made ready by `start_run`: its strategy, output folder, data and step settings."""
+    """A run made ready by `start_run`: its strategy, output folder, data and step settings.
+
+    Example:
+        >>> run = start_run("vit_nano_patch4_28", RunOptions(), {"epochs": 2}, 2, 64, (28, 28), 1)
+        >>> history = run.fit(model, train_batches, validation_batches)
+    """
 
     options: RunOptions
     strategy: object
@@ -282,6 +292,13 @@ def fit_classifier(name, config, recipe, network, options, ema_momentum=None, au
 
     Returns:
         A `TrainResult`.
+
+    Example:
+        >>> recipe = recommended_recipe("vit_nano_patch4_28").fill(epochs=2, batch_size=64, learning_rate=None, ...)
+        >>> fit_classifier("vit_nano_patch4_28", preset_config("vit_nano_patch4_28"), recipe,
+        ...                lambda size, channels, classes: create_model("vit_nano_patch4_28", image_size=size,
+        ...                                                             channels=channels, num_classes=classes),
+        ...                RunOptions(dataset="digits"))
     """
     recipe = dict(recipe)
     recipe["augment"] = recipe["augment"] if isinstance(recipe["augment"], str) else type(augment).__name__
