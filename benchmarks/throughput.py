@@ -16,7 +16,7 @@ in every round with the models ("matmul": its median GFLOP/s), and "% peak" is t
 matmul's in the same round (median over rounds), so both are measured under the same load (a shared machine's load
 changes from minute to minute). With --memory, each
 model also runs alone in a fresh subprocess that reports its peak memory: on a GPU the device's peak allocation,
-on a CPU the growth of the process's peak resident set (ru_maxrss) from after start-up to after two train steps.
+on a CPU the growth of the process's peak resident set (VmHWM) from after start-up to after two train steps.
 
 keras_vit models normalise pixels inside the model (one multiply-add a pixel); keras-hub does that in its
 preprocessor, outside the timed model. Both take the same float32 input.
@@ -194,7 +194,7 @@ def measure_memory(name, implementation, arguments):
 def memory_child(arguments):
     """Runs in the subprocess of `measure_memory`: prints {"peak_mib": ...} as the last line."""
     gpus = tf.config.list_physical_devices("GPU")
-    baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline_kib = peak_resident_kib()
     model = build(arguments.memory_child, arguments.models[0], arguments.image_size, arguments.jit)
     images, labels = fake_batch(model, arguments.batch_size)
     for _ in range(2):
@@ -202,8 +202,20 @@ def memory_child(arguments):
     if gpus:
         peak_mib = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2 ** 20
     else:
-        peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kib) / 1024
+        peak_mib = (peak_resident_kib() - baseline_kib) / 1024
     print(json.dumps({"peak_mib": peak_mib}))
+
+
+def peak_resident_kib():
+    """This process's peak resident set in KiB: VmHWM on Linux, else ru_maxrss.
+
+    A subprocess's ru_maxrss starts at its parent's peak (it survives fork and exec), VmHWM at exec.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def print_header(memory):
