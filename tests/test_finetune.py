@@ -135,7 +135,7 @@ def test_finetune_command_end_to_end(pretraining, tmp_path, capsys):
                      "--no-jit-compile", "--verbose", "0", "--output", str(tmp_path / "run")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("Test accuracy: ") and lines[-1].endswith("/360 test images)"), lines[-1]
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["layer_decay"] == 0.65
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["layer_decay"] == 1.0, "nano presets: no decay"
 
 
 def test_finetune_errors_name_what_is_missing(tmp_path, capsys):

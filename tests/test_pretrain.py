@@ -98,6 +98,12 @@ def test_a_short_pretraining_lowers_the_loss_and_writes_its_files(pretrained):
         assert path.read_bytes().startswith(b"\x89PNG")
     assert not (pretrained.output_dir / "backup").exists()
     assert json.loads((pretrained.output_dir / "run.json").read_text())["mask_ratio"] == 0.5
+    assert pretrained.autoencoder.optimizer.beta_2 == 0.95, "MAE's AdamW beta2"
+
+
+def test_a_finished_pretraining_is_not_silently_run_again(pretrained):
+    with pytest.raises(KerasViTError, match="already holds a finished run"):
+        keras_vit.pretrain(**TINY, epochs=3, output_dir=pretrained.output_dir)
 
 
 def test_the_saved_encoder_loads_into_a_classifier_with_no_weight_left_over(pretrained):

@@ -10,7 +10,7 @@ from keras_vit.data import DEFAULT_DATASET, make_augmentation, make_batches
 from keras_vit.models import preset_config
 from keras_vit.models.vit import image_size_pair
 from keras_vit.pretrain.autoencoder import build_mae
-from keras_vit.pretrain.recipe import pretraining_recipe
+from keras_vit.pretrain.recipe import MAE_BETA_2, pretraining_recipe
 from keras_vit.training.precision import check_precision, precision_scope
 from keras_vit.training.strategy import distributable
 from keras_vit.training.trainer import DEFAULT_MODEL, RunFiles, RunOptions, start_run
@@ -100,7 +100,7 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
                 model, seed=seed, **decoder,
                 **{"drop_path_rate": 0.0, **model_overrides, "image_size": data.image_shape[:2],
                    "channels": data.image_shape[2]})
-        autoencoder.compile(optimizer=run.optimizer(recipe), jit_compile=run.jit_compile,
+        autoencoder.compile(optimizer=run.optimizer(recipe, beta_2=MAE_BETA_2), jit_compile=run.jit_compile,
                             steps_per_execution=run.steps_per_execution)
 
     def images(split, training=False):

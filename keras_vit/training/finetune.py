@@ -39,7 +39,8 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
             (e.g. a `train` output), or a published checkpoint (name from `keras_vit.weights.list_pretrained()`, or a
             .safetensors / .npz file).
         model: the preset; default: from the run.json beside `pretrained`, or the published checkpoint's.
-        layer_decay: layer-wise learning-rate decay in (0, 1]; 1 for none (default: 0.65, 0.75 for ViT-L/H).
+        layer_decay: layer-wise learning-rate decay in (0, 1]; 1 for none (default: 0.65; 0.75 for ViT-L/H; 1 for
+            the nano/micro presets, see `default_layer_decay`).
         linear_probe: freeze everything but the head (AdamW without weight decay in place of MAE's LARS).
         dataset, data_dir, ..., backup_interval: as in `train`; the training arguments left as None take the
             fine-tuning recipe's.

@@ -11,8 +11,8 @@ NO_WEIGHT_DECAY = ("bias", "gamma", "beta", "scale", "class_token", "position_em
 
 
 def build_optimizer(learning_rate, total_steps, warmup_steps=0, weight_decay=0.05, clip_norm=None,
-                    ema_momentum=None):
-    """AdamW (beta2 0.999) on a `WarmupCosineDecay` schedule, weight decay only on kernels.
+                    ema_momentum=None, beta_2=0.999):
+    """AdamW on a `WarmupCosineDecay` schedule, weight decay only on kernels.
 
     Args:
         learning_rate: peak learning rate.
@@ -22,6 +22,7 @@ def build_optimizer(learning_rate, total_steps, warmup_steps=0, weight_decay=0.0
         clip_norm: clip the gradients to this global norm (all variables together); None or 0 for no clipping.
         ema_momentum: keep an exponential moving average of the weights with this momentum, copied into the model
             when `fit` ends; None for no average.
+        beta_2: decay of Adam's second-moment estimate (MAE pretraining uses 0.95).
 
     Example:
         >>> optimizer = build_optimizer(1e-3, total_steps=10_000, warmup_steps=500)
@@ -32,7 +33,7 @@ def build_optimizer(learning_rate, total_steps, warmup_steps=0, weight_decay=0.0
         raise KerasViTError(f"--ema-momentum must be in [0, 1), e.g. 0.9999, got {ema_momentum}.")
     optimizer = keras.optimizers.AdamW(
         learning_rate=WarmupCosineDecay(learning_rate, total_steps, warmup_steps),
-        weight_decay=weight_decay, global_clipnorm=clip_norm or None, use_ema=ema_momentum is not None,
+        beta_2=beta_2, weight_decay=weight_decay, global_clipnorm=clip_norm or None, use_ema=ema_momentum is not None,
         ema_momentum=0.99 if ema_momentum is None else ema_momentum)
     optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     return optimizer

@@ -11,8 +11,9 @@ RUN_FILE = "run.json"
 BACKUP_DIR = "backup"
 LOGS_DIR = "logs"
 HISTORY_FILE = "history.csv"
-RUN_OUTPUTS = (RUN_FILE, HISTORY_FILE, "model.keras", "model.class_names.json", "best.keras",
-               "best.class_names.json", "training_curves.png")
+FINAL_MODELS = ("model.keras", "encoder.keras")  # written when a training (or a pretraining) run ends
+RUN_OUTPUTS = (RUN_FILE, HISTORY_FILE, *FINAL_MODELS, "model.class_names.json", "best.keras",
+               "best.class_names.json", "training_curves.png", "reconstruction.png")
 
 
 def prepare_run_folder(output_dir, arguments, overwrite=False):
@@ -47,7 +48,7 @@ def prepare_run_folder(output_dir, arguments, overwrite=False):
             changes = ", ".join(f"{key} {previous.get(key)!r} -> {arguments.get(key)!r}" for key in differing)
             raise KerasViTError(f"Output folder '{output_dir}' holds another run ({changes}); choose another "
                                 f"--output, or pass --overwrite to replace it.")
-        if completed == 0 and (output_dir / "model.keras").is_file():
+        if completed == 0 and any((output_dir / name).is_file() for name in FINAL_MODELS):
             raise KerasViTError(f"Output folder '{output_dir}' already holds a finished run; choose another "
                                 f"--output, or pass --overwrite to replace it.")
     if previous is None or overwrite or completed == 0:

@@ -209,12 +209,12 @@ class Run:
     def steps_per_epoch(self):
         return math.ceil(self.data.sizes["train"] / self.batch_size)
 
-    def optimizer(self, recipe, ema_momentum=None):
+    def optimizer(self, recipe, ema_momentum=None, beta_2=0.999):
         """`build_optimizer` with the recipe's learning rate, warmup, weight decay and clipping over this run."""
         return build_optimizer(recipe["learning_rate"], total_steps=self.epochs * self.steps_per_epoch,
                                warmup_steps=min(recipe["warmup_epochs"], self.epochs) * self.steps_per_epoch,
                                weight_decay=recipe["weight_decay"], clip_norm=recipe["clip_norm"],
-                               ema_momentum=ema_momentum)
+                               ema_momentum=ema_momentum, beta_2=beta_2)
 
     def fit(self, trained, train_batches, validation_batches, extra_callbacks=()):
         """`trained.fit` with the run's callbacks (history.csv, backup and resume, NaN stop, TensorBoard); returns
