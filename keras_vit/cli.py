@@ -243,7 +243,8 @@ def _parser():
     option("--from", str, "pretrain output folder or its encoder.keras, a .keras classifier, or a published "
                           "checkpoint name or file", dest="pretrained", required=True)
     option("--model", str, "preset name", default_text="from PRETRAINED")
-    option("--layer-decay", float, "layer-wise learning-rate decay, 1 for none", default_text="0.65; 0.75 for L/H; 1 for nano/micro")
+    option("--layer-decay", float, "layer-wise learning-rate decay, 1 for none",
+           default_text="0.65; 0.75 for L/H; 1 for nano/micro")
     switch("--linear-probe", "train the head only, the encoder frozen")
     data_options(option, switch)
     schedule_options(option, recipe)
