@@ -90,9 +90,8 @@ def step_settings(strategy, jit_compile, steps_per_execution):
         >>> step_settings(tf.distribute.MirroredStrategy(), jit_compile=True, steps_per_execution=8)
         (False, 1)
     """
-    if strategy.num_replicas_in_sync == 1 and not is_multi_worker(strategy):
-        return jit_compile, steps_per_execution
-    if isinstance(strategy, tf.distribute.TPUStrategy):
+    one_device = strategy.num_replicas_in_sync == 1 and not is_multi_worker(strategy)
+    if one_device or isinstance(strategy, tf.distribute.TPUStrategy):
         return jit_compile, steps_per_execution
     return False, 1
 
