@@ -166,3 +166,8 @@ def test_pretrain_command_end_to_end(tmp_path, capsys):
     run = json.loads((output / "run.json").read_text())
     assert (run["mask_ratio"], run["norm_pix_loss"], run["decoder_dim"], run["decoder_depth"]) == (0.5, True, 32, 1)
     assert (output / "reconstruction.png").is_file()
+
+
+def test_convolutional_stems_are_refused_with_a_clear_error():
+    with pytest.raises(KerasViTError, match="'vitc_nano_patch4_28' has a convolutional stem"):
+        build_mae("vitc_nano_patch4_28")

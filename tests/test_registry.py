@@ -37,7 +37,7 @@ def test_list_models_is_sorted_and_complete():
 @pytest.mark.parametrize("pattern,expected", [
     ("vit_tiny*", ["vit_tiny_patch16_224", "vit_tiny_patch16_384"]),
     ("vit_huge*", ["vit_huge_patch14_224"]),
-    ("*_patch4_28", ["vit_micro_patch4_28", "vit_nano_patch4_28"]),
+    ("*_patch4_28", ["vit_micro_patch4_28", "vit_nano_patch4_28", "vitc_micro_patch4_28", "vitc_nano_patch4_28"]),
     ("resnet*", []),
 ])
 def test_list_models_filters_with_pattern(pattern, expected):
@@ -67,10 +67,13 @@ def test_built_model_has_published_parameter_count(name):
         keras.backend.clear_session()
 
 
-@pytest.mark.parametrize("name", keras_vit.list_models("vit_nano*") + keras_vit.list_models("vit_micro*"))
+@pytest.mark.parametrize("name", keras_vit.list_models("vit_nano*") + keras_vit.list_models("vit_micro*")
+                         + keras_vit.list_models("vitc_*"))
 def test_small_presets_build_and_count_parameters(name):
     model = keras_vit.create_model(name)
-    assert trainable_parameters(model) == keras_vit.count_parameters(name) == model.count_params()
+    batch_norm_statistics = 2 * sum(PRESETS[name].get("conv_stem", ()))  # moving mean and variance, not trained
+    assert trainable_parameters(model) == keras_vit.count_parameters(name)
+    assert model.count_params() == keras_vit.count_parameters(name) + batch_norm_statistics
     size = PRESETS[name]["image_size"]
     assert model.input_shape == (None, size, size, PRESETS[name].get("channels", 3))
     assert model.output_shape == (None, 10)

@@ -43,6 +43,7 @@ LAYER_CASES = [
       "layer_norm_epsilon": 1e-3}),
     (layers.PatchMerging, {"output_dim": 24, "version": 2, "layer_norm_epsilon": 1e-3},
      {"output_dim": 24, "version": 2, "layer_norm_epsilon": 1e-3}),
+    (layers.ConvStem, {"channels": (6, 10, 12), "patch_size": 2}, {"channels": [6, 10, 12], "patch_size": 2}),
 ]
 LAYER_IDS = [case[0].__name__ for case in LAYER_CASES]
 

@@ -1,6 +1,7 @@
 """Keras layers of Vision Transformers, written with `keras.ops` only (any Keras backend)."""
 
 from keras_vit.layers.attention import MultiHeadSelfAttention
+from keras_vit.layers.conv_stem import ConvStem
 from keras_vit.layers.drop_path import DropPath
 from keras_vit.layers.image_normalization import ImageNormalization
 from keras_vit.layers.layer_scale import LayerScale

@@ -1,6 +1,7 @@
 """Named model presets: plain data, from a name to the builder arguments.
 
 Names follow the reference checkpoints (timm, big_vision): `vit_{size}_patch{patch}_{image size}`,
+`vitc_{size}_patch{patch}_{image size}` for a ViT whose patch projection is a convolutional stem (ViT_C),
 `swin_{size}_patch{patch}_window{window}_{image size}` and `swinv2_{size}_window{window}_{image size}` (patch 4).
 The ImageNet presets have 1000 classes and the normalisation constants of the published checkpoints (0.5 for
 every channel for ViT, the ImageNet mean and std for Swin); the small-image presets (for 28x28 and 32x32 images,
@@ -28,6 +29,10 @@ _IMAGENET_VARIANTS = [
     ("huge", 14, 224),
 ]
 
+# Convolutional stems (ViT_C, Xiao et al. 2021) of the small sizes: 3x3 convolutions, the last two of stride 2
+# (patch 4), measured on Fashion-MNIST (README, Results) to train faster than the patch projection.
+_CONV_STEMS = {"nano": (32, 64, 64), "micro": (32, 64, 128)}
+
 # (size, patch size, image size, pooling) of every small-image preset.
 _SMALL_IMAGE_VARIANTS = [
     ("nano", 2, 32, "gap"), ("nano", 4, 32, "gap"), ("nano", 4, 28, "gap"),
@@ -48,6 +53,9 @@ def _vit_presets():
             "channels": 1 if image == 28 else 3, "pooling": pooling, "mean": (0.5,), "std": (0.5,),
             **_VIT_SIZES[size],
         }
+        if size in _CONV_STEMS and patch == 4:
+            presets[f"vitc_{size}_patch{patch}_{image}"] = {
+                **presets[f"vit_{size}_patch{patch}_{image}"], "conv_stem": _CONV_STEMS[size]}
     return presets
 
 

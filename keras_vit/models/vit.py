@@ -3,7 +3,8 @@
 import keras
 
 from keras_vit.errors import KerasViTError
-from keras_vit.layers import ImageNormalization, PatchEncoder, Patches, TokenPooling, TransformerBlock
+from keras_vit.layers import ConvStem, ImageNormalization, PatchEncoder, Patches, TokenPooling, TransformerBlock
+from keras_vit.layers.conv_stem import conv_stem_strides
 from keras_vit.layers.patches import check_patch_grid
 from keras_vit.layers.token_pooling import POOLINGS
 
@@ -11,10 +12,10 @@ from keras_vit.layers.token_pooling import POOLINGS
 def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed_dim=768, depth=12, num_heads=12,
               mlp_dim=3072, pooling="token", dropout_rate=0.0, attention_dropout_rate=0.0, drop_path_rate=0.0,
               layer_scale_init=None, qkv_bias=True, include_top=True, mean=(0.5,), std=(0.5,),
-              classifier_activation=None, name="vit"):
+              classifier_activation=None, conv_stem=None, name="vit"):
     """Builds a ViT classifier that takes pixels in [0, 255] and returns logits.
 
-    Layers are named so that checkpoints map onto them: `normalize`, `patches`, `patch_encoder`,
+    Layers are named so that checkpoints map onto them: `normalize`, (`stem`,) `patches`, `patch_encoder`,
     `embedding_dropout`, `block_0` ... `block_{depth-1}`, `norm`, `pool`, `head`.
 
     Args:
@@ -37,6 +38,8 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
             normalise the input inside the model.
         std: per-channel standard deviation on the [0, 1] scale.
         classifier_activation: activation of the head; None returns logits (in float32 under mixed precision).
+        conv_stem: None for ViT's patch projection, or the channels of a `ConvStem` of 3x3 convolutions that
+            replaces it (ViT_C, Xiao et al. 2021), e.g. (32, 64, 64) for `patch_size` 4.
         name: model name.
 
     Returns:
@@ -54,7 +57,9 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
 
     images = keras.Input((height, width, channels), name="images")
     x = ImageNormalization(mean, std, name="normalize")(images)
-    x = Patches(patch_size, name="patches")(x)
+    if conv_stem:
+        x = ConvStem(conv_stem, patch_size, name="stem")(x)
+    x = Patches(1 if conv_stem else patch_size, name="patches")(x)
     x = PatchEncoder(embed_dim, grid, use_class_token=pooling == "token", name="patch_encoder")(x)
     x = keras.layers.Dropout(dropout_rate, name="embedding_dropout")(x)
     for index, rate in enumerate(drop_path_rates(drop_path_rate, depth)):
@@ -71,7 +76,7 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
 
 def count_vit_parameters(image_size=224, patch_size=16, channels=3, num_classes=1000, embed_dim=768, depth=12,
                          mlp_dim=3072, pooling="token", layer_scale_init=None, qkv_bias=True, include_top=True,
-                         **unused_arguments):
+                         conv_stem=None, **unused_arguments):
     """Trainable parameters of `build_vit(...)` with these arguments, counted without building the model.
 
     Example:
@@ -81,7 +86,14 @@ def count_vit_parameters(image_size=224, patch_size=16, channels=3, num_classes=
     height, width = image_size_pair(image_size)
     tokens = (height // patch_size) * (width // patch_size) + (pooling == "token")
     dim = embed_dim
-    embedding = (patch_size * patch_size * channels + 1) * dim + tokens * dim + (pooling == "token") * dim
+    if conv_stem:
+        conv_stem_strides(conv_stem, patch_size)
+        widths = (channels, *conv_stem)
+        stem = sum(9 * before * after + 2 * after for before, after in zip(widths, widths[1:]))  # kernels, BN
+        patch_length = conv_stem[-1]
+    else:
+        stem, patch_length = 0, patch_size * patch_size * channels
+    embedding = stem + (patch_length + 1) * dim + tokens * dim + (pooling == "token") * dim
     block = (4 * dim  # two LayerNorms
              + dim * 3 * dim + qkv_bias * 3 * dim + dim * dim + dim  # attention
              + dim * mlp_dim + mlp_dim + mlp_dim * dim + dim  # MLP

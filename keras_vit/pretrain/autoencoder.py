@@ -88,6 +88,10 @@ def build_mae(model, mask_ratio=0.75, decoder_dim=None, decoder_depth=None, deco
     if config["architecture"] != "vit":
         raise KerasViTError(f"Masked-image pretraining supports ViT presets only; '{model}' is a "
                             f"{config['architecture']}. Choose a vit_* preset.")
+    if config.get("conv_stem"):
+        raise KerasViTError(f"Masked-image pretraining needs ViT's patch projection; '{model}' has a convolutional "
+                            f"stem, whose 3x3 convolutions would show the encoder pixels of masked patches. Choose "
+                            f"a vit_* preset.")
     encoder = create_model(model, **{**overrides, "include_top": False})
     layer = {item.name: item for item in encoder.layers}
     default_dim, default_depth = decoder_defaults(config["embed_dim"], config["depth"])

@@ -12,17 +12,17 @@ from keras_vit.training.optimizer import NO_WEIGHT_DECAY
 def layer_decay_scales(depth, decay):
     """Learning-rate scales of a ViT's variables under layer-wise decay, as (path pattern, scale) pairs.
 
-    Block i of `depth` gets decay ** (depth - i); the embeddings (`normalize`, `patches`, `patch_encoder`: patch
-    projection, class token, position embeddings) decay ** (depth + 1); everything else (final `norm`, `head`)
-    the full rate. Patterns are regular expressions matched at the start of a variable's path.
+    Block i of `depth` gets decay ** (depth - i); the embeddings (`normalize`, a convolutional `stem`, `patches`,
+    `patch_encoder`: patch projection, class token, position embeddings) decay ** (depth + 1); everything else
+    (final `norm`, `head`) the full rate. Patterns are regular expressions matched at the start of a variable's path.
 
     Example:
         >>> layer_decay_scales(2, 0.5)
-        [('^(normalize|patches|patch_encoder)/', 0.125), ('^block_0/', 0.25), ('^block_1/', 0.5)]
+        [('^(normalize|stem|patches|patch_encoder)/', 0.125), ('^block_0/', 0.25), ('^block_1/', 0.5)]
     """
     if not 0 < decay <= 1:
         raise KerasViTError(f"layer_decay must be in (0, 1], e.g. 0.65, got {decay}.")
-    return ([("^(normalize|patches|patch_encoder)/", decay ** (depth + 1))]
+    return ([("^(normalize|stem|patches|patch_encoder)/", decay ** (depth + 1))]
             + [(f"^block_{index}/", decay ** (depth - index)) for index in range(depth)])
 
 

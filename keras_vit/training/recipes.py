@@ -70,7 +70,7 @@ _SWIN = Recipe("swin", base_learning_rate=1e-3, base_batch_size=1024, batch_size
 
 # (preset name pattern, recipe), first match wins.
 _RECIPES = (
-    (r"^(vit|swin|swinv2)_(nano|micro)_", _SMALL),
+    (r"^(vit|vitc|swin|swinv2)_(nano|micro)_", _SMALL),
     (r"^vit_(tiny|small|base)_", _DEIT),
     (r"^vit_large_", dataclasses.replace(_DEIT, drop_path_rate=0.4)),
     (r"^vit_huge_", dataclasses.replace(_DEIT, drop_path_rate=0.5)),
