@@ -111,7 +111,7 @@ def test_seeded_pipeline_is_reproducible_and_seed_matters():
 
 
 def test_unknown_policy_lists_the_known_ones():
-    with pytest.raises(KerasViTError, match="Known: none, shift, light, deit"):
+    with pytest.raises(KerasViTError, match="Known: none, flip, shift, light, deit"):
         make_augmentation("randaugment")
 
 
@@ -124,4 +124,14 @@ def test_keras_cv_layer_is_added_through_extra_layers():
     np.testing.assert_allclose(gray[..., 0], gray[..., 1], atol=1e-3)
     np.testing.assert_allclose(gray[..., 0], gray[..., 2], atol=1e-3)
     assert np.abs(gray[..., 0] - images[..., 0]).max() > 1.0
+    np.testing.assert_array_equal(new_labels, labels)
+
+
+def test_flip_mirrors_some_images_left_to_right_and_leaves_the_others():
+    images, labels = _batch()
+    augmented, new_labels = _run(make_augmentation("flip", seed=0), images, labels)
+    mirrored = [np.array_equal(after, before[:, ::-1]) for after, before in zip(augmented, images)]
+    unchanged = [np.array_equal(after, before) for after, before in zip(augmented, images)]
+    assert all(m or u for m, u in zip(mirrored, unchanged))
+    assert 0 < sum(mirrored) < BATCH
     np.testing.assert_array_equal(new_labels, labels)

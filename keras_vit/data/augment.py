@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from keras_vit.errors import KerasViTError
 
-AUGMENTATIONS = ("none", "shift", "light", "deit")
+AUGMENTATIONS = ("none", "flip", "shift", "light", "deit")
 
 
 class Augmentation:
@@ -54,6 +54,8 @@ def make_augmentation(policy, seed=None, extra_layers=()):
 
     Policies (pixels in [0, 255]):
         none: no augmentation.
+        flip: random horizontal flip only, for centred objects that translations would push off a small image
+            (Fashion-MNIST: measured in README, Performance).
         shift: random translation by up to 1/8 of each side (1 pixel of an 8x8 digit), the uncovered border
             filled with zeros. It keeps digits and letters legible, unlike flips. The default for the digits.
         light: random crop after reflect padding by 1/8 of each side (a reflect-filled random translation), and
@@ -88,6 +90,10 @@ def _none(seeds):
     return [], []
 
 
+def _flip(seeds):
+    return [keras.layers.RandomFlip("horizontal", seed=next(seeds))], []
+
+
 def _shift(seeds):
     return [keras.layers.RandomTranslation(0.125, 0.125, fill_mode="constant", fill_value=0.0, seed=next(seeds))], []
 
@@ -107,4 +113,4 @@ def _deit(seeds):
     return layers, mixers
 
 
-_POLICIES = {"none": _none, "shift": _shift, "light": _light, "deit": _deit}
+_POLICIES = {"none": _none, "flip": _flip, "shift": _shift, "light": _light, "deit": _deit}
