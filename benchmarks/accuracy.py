@@ -25,6 +25,7 @@ import keras_vit  # noqa: E402
 from keras_vit.data import make_augmentation, make_batches  # noqa: E402
 from keras_vit.models.vit import image_size_pair  # noqa: E402
 from keras_vit.training import build_optimizer, recommended_recipe  # noqa: E402
+from keras_vit.training.precision import PRECISIONS, precision_scope  # noqa: E402
 
 
 class TestAccuracyOverTime(keras.callbacks.Callback):
@@ -46,6 +47,14 @@ class TestAccuracyOverTime(keras.callbacks.Callback):
         self.started += time.perf_counter() - evaluation_started
 
 
+def _parse_override(text):
+    name, _, value = text.partition("=")
+    try:
+        return name, int(value)
+    except ValueError:
+        return name, value
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="vit_micro_patch4_28")
@@ -54,35 +63,48 @@ def main():
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--augment", help="default: the recipe's")
+    parser.add_argument("--learning-rate", type=float, help="peak; default: the recipe's, scaled to the batch")
+    parser.add_argument("--label-smoothing", type=float)
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--drop-path-rate", type=float)
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS)
+    parser.add_argument("--override", action="append", default=[], metavar="NAME=VALUE",
+                        help="builder argument replacing the preset's, e.g. embed_dim=96 (repeatable)")
     parser.add_argument("--target", type=float, default=0.93)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="runs/accuracy_fashion")
     arguments = parser.parse_args()
 
     recipe = recommended_recipe(arguments.model)
-    batch_size = arguments.batch_size or recipe.batch_size
+    chosen = recipe.fill(batch_size=arguments.batch_size, learning_rate=arguments.learning_rate,
+                         label_smoothing=arguments.label_smoothing, weight_decay=arguments.weight_decay,
+                         drop_path_rate=arguments.drop_path_rate, augment=arguments.augment)
+    batch_size = chosen["batch_size"]
+    overrides = dict(_parse_override(text) for text in arguments.override)
     keras.utils.set_random_seed(arguments.seed)
     config = keras_vit.preset_config(arguments.model)
     data = keras_vit.load_dataset(arguments.dataset, image_size=image_size_pair(config["image_size"]),
                                   channels=config.get("channels", 3), idx_dir=arguments.idx_dir)
-    model = keras_vit.create_model(arguments.model, image_size=data.image_shape[:2], channels=data.image_shape[2],
-                                   num_classes=data.num_classes, drop_path_rate=recipe.drop_path_rate)
+    with precision_scope(arguments.precision):
+        model = keras_vit.create_model(arguments.model, image_size=data.image_shape[:2],
+                                       channels=data.image_shape[2], num_classes=data.num_classes,
+                                       drop_path_rate=chosen["drop_path_rate"], **overrides)
     train = make_batches(data.train, data.num_classes, batch_size, training=True, seed=arguments.seed,
-                         augment=make_augmentation(arguments.augment or recipe.augment, seed=arguments.seed))
+                         augment=make_augmentation(chosen["augment"], seed=arguments.seed))
     test = make_batches(data.test, data.num_classes, 256)
     steps_per_epoch = math.ceil(data.sizes["train"] / batch_size)
     steps = arguments.epochs * steps_per_epoch
     warmup = max(steps_per_epoch, steps * recipe.warmup_epochs // recipe.epochs)  # the recipe's share, >= 1 epoch
-    model.compile(optimizer=build_optimizer(recipe.learning_rate(batch_size), total_steps=steps,
-                                            warmup_steps=warmup,
-                                            weight_decay=recipe.weight_decay, clip_norm=recipe.clip_norm),
+    model.compile(optimizer=build_optimizer(chosen["learning_rate"], total_steps=steps, warmup_steps=warmup,
+                                            weight_decay=chosen["weight_decay"], clip_norm=recipe.clip_norm),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True,
-                                                            label_smoothing=recipe.label_smoothing),
+                                                            label_smoothing=chosen["label_smoothing"]),
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=True,
                   steps_per_execution=8)
     print(f"{arguments.model} ({model.count_params():,} parameters) on {arguments.dataset}: "
           f"{data.sizes['train']} train / {data.sizes['test']} test images, {arguments.epochs} epochs, batch "
-          f"{batch_size}, recipe '{recipe.name}'", flush=True)
+          f"{batch_size}, recipe '{recipe.name}' with {chosen}, {arguments.precision}, overrides {overrides}",
+          flush=True)
     recorder = TestAccuracyOverTime(test, time.perf_counter())
     model.fit(train, epochs=arguments.epochs, verbose=0, callbacks=[recorder])
 
