@@ -30,7 +30,7 @@ _IMAGENET_VARIANTS = [
 ]
 
 # Convolutional stems (ViT_C, Xiao et al. 2021) of the small sizes: 3x3 convolutions, the last two of stride 2
-# (patch 4), measured on Fashion-MNIST (README, Results) to train faster than the patch projection.
+# (patch 4), measured on Fashion-MNIST (README, Performance) to train faster than the patch projection.
 _CONV_STEMS = {"nano": (32, 64, 64), "micro": (32, 64, 128)}
 
 # (size, patch size, image size, pooling) of every small-image preset.
