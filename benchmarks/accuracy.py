@@ -10,6 +10,7 @@ Fashion-MNIST comes from its IDX files (apt-get install dataset-fashion-mnist, o
 """
 
 import argparse
+import ast
 import csv
 import math
 import pathlib
@@ -48,10 +49,11 @@ class TestAccuracyOverTime(keras.callbacks.Callback):
 
 
 def _parse_override(text):
+    """NAME=VALUE -> (name, value): a Python literal (64, 0.1, "gap", 16,32,64 for a tuple) or else the text."""
     name, _, value = text.partition("=")
     try:
-        return name, int(value)
-    except ValueError:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
         return name, value
 
 
@@ -69,7 +71,12 @@ def main():
     parser.add_argument("--drop-path-rate", type=float)
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--override", action="append", default=[], metavar="NAME=VALUE",
-                        help="builder argument replacing the preset's, e.g. embed_dim=96 (repeatable)")
+                        help="builder argument replacing the preset's, e.g. embed_dim=96 or conv_stem=16,32,64 "
+                             "(repeatable)")
+    parser.add_argument("--train-on", choices=("train", "train+validation"), default="train",
+                        help="train+validation: all 60,000 training images of (Fashion-)MNIST, the usual protocol")
+    parser.add_argument("--no-jit-compile", dest="jit_compile", action="store_false",
+                        help="run the training step without XLA")
     parser.add_argument("--target", type=float, default=0.93)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="runs/accuracy_fashion")
@@ -89,21 +96,25 @@ def main():
         model = keras_vit.create_model(arguments.model, image_size=data.image_shape[:2],
                                        channels=data.image_shape[2], num_classes=data.num_classes,
                                        drop_path_rate=chosen["drop_path_rate"], **overrides)
-    train = make_batches(data.train, data.num_classes, batch_size, training=True, seed=arguments.seed,
+    train_images, train_size = data.train, data.sizes["train"]
+    if arguments.train_on == "train+validation" and data.validation is not None:
+        train_images, train_size = train_images.concatenate(data.validation), train_size + data.sizes["validation"]
+    train = make_batches(train_images, data.num_classes, batch_size, training=True, seed=arguments.seed,
                          augment=make_augmentation(chosen["augment"], seed=arguments.seed))
     test = make_batches(data.test, data.num_classes, 256)
-    steps_per_epoch = math.ceil(data.sizes["train"] / batch_size)
+    steps_per_epoch = math.ceil(train_size / batch_size)
     steps = arguments.epochs * steps_per_epoch
     warmup = max(steps_per_epoch, steps * recipe.warmup_epochs // recipe.epochs)  # the recipe's share, >= 1 epoch
     model.compile(optimizer=build_optimizer(chosen["learning_rate"], total_steps=steps, warmup_steps=warmup,
                                             weight_decay=chosen["weight_decay"], clip_norm=recipe.clip_norm),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True,
                                                             label_smoothing=chosen["label_smoothing"]),
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=True,
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=arguments.jit_compile,
                   steps_per_execution=8)
     print(f"{arguments.model} ({model.count_params():,} parameters) on {arguments.dataset}: "
-          f"{data.sizes['train']} train / {data.sizes['test']} test images, {arguments.epochs} epochs, batch "
-          f"{batch_size}, recipe '{recipe.name}' with {chosen}, {arguments.precision}, overrides {overrides}",
+          f"{train_size} train / {data.sizes['test']} test images, {arguments.epochs} epochs, batch "
+          f"{batch_size}, recipe '{recipe.name}' with {chosen}, {arguments.precision}, XLA {arguments.jit_compile}, "
+          f"overrides {overrides}",
           flush=True)
     recorder = TestAccuracyOverTime(test, time.perf_counter())
     model.fit(train, epochs=arguments.epochs, verbose=0, callbacks=[recorder])
