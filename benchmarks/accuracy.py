@@ -97,7 +97,9 @@ def main():
                                        channels=data.image_shape[2], num_classes=data.num_classes,
                                        drop_path_rate=chosen["drop_path_rate"], **overrides)
     train_images, train_size = data.train, data.sizes["train"]
-    if arguments.train_on == "train+validation" and data.validation is not None:
+    if arguments.train_on == "train+validation":
+        if data.validation is None:
+            parser.error(f"--train-on train+validation: {arguments.dataset} has no validation split")
         train_images, train_size = train_images.concatenate(data.validation), train_size + data.sizes["validation"]
     train = make_batches(train_images, data.num_classes, batch_size, training=True, seed=arguments.seed,
                          augment=make_augmentation(chosen["augment"], seed=arguments.seed))
