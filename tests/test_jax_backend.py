@@ -1,4 +1,4 @@
-"""Tests that models saved by the TensorFlow backend load and give the same outputs under JAX."""
+"""Tests that models saved by the TensorFlow backend load and give the same outputs under JAX, without TensorFlow."""
 
 import importlib.util
 import os
@@ -26,12 +26,13 @@ JAX_SCRIPT = textwrap.dedent("""
     import pathlib
     import sys
 
+    sys.modules["tensorflow"] = None  # as if TensorFlow were not installed: models and layers must not need it
     import keras
     import numpy as np
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
     import jax  # noqa: F401  (the backend really is JAX)
-    import keras_vit  # noqa: F401  (registers the layers)
+    import keras_vit  # registers the layers
 
     folder = pathlib.Path(sys.argv[1])
     images = np.load(folder / "images.npy")
@@ -44,6 +45,10 @@ JAX_SCRIPT = textwrap.dedent("""
         reloaded_outputs = keras.ops.convert_to_numpy(reloaded.predict(images, verbose=0))
         np.testing.assert_allclose(reloaded_outputs, outputs, atol=1e-5, rtol=1e-5)
         np.save(folder / f"{name}_jax_reloaded.npy", reloaded_outputs)
+    try:
+        keras_vit.train
+    except ImportError as error:
+        print("train without tensorflow:", error)
     print("backend", keras.backend.backend())
 """)
 
@@ -107,7 +112,14 @@ def jax_run(tmp_path_factory):
     if result.returncode != 0:
         pytest.fail(f"JAX subprocess failed with code {result.returncode}:\n{result.stderr[-5000:]}")
     assert "backend jax" in result.stdout
+    (folder / "stdout.txt").write_text(result.stdout)
     return folder
+
+
+def test_package_imports_without_tensorflow_and_names_it_where_needed(jax_run):
+    stdout = (jax_run / "stdout.txt").read_text()
+    assert "train without tensorflow: keras_vit.train needs TensorFlow" in stdout
+    assert "pip install tensorflow" in stdout
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
