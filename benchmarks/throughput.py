@@ -11,12 +11,16 @@ median over rounds of keras-hub's step time over keras_vit's in the same round (
 between rounds).
 
 GFLOP/s use the analytic counts of `flops.py` (training = 3 forward passes). The peak is the best rate of square
-`tf.linalg.matmul`s of side 1024 to 4096 in the compute dtype, measured first; the fastest of these is then timed
+`keras.ops.matmul`s of side 1024 to 4096 (to 8192 on a GPU, ten products a timing there, so that launch overhead
+does not count) in the compute dtype, on random data, measured first; the fastest of these is then timed
 in every round with the models ("matmul": its median GFLOP/s), and "% peak" is the model's GFLOP/s against that
 matmul's in the same round (median over rounds), so both are measured under the same load (a shared machine's load
 changes from minute to minute). With --memory, each
 model also runs alone in a fresh subprocess that reports its peak memory: on a GPU the device's peak allocation,
 on a CPU the growth of the process's peak resident set (VmHWM) from after start-up to after two train steps.
+
+The script runs on any Keras backend (`KERAS_BACKEND`): under TensorFlow, `--jit` is XLA for both implementations;
+under JAX every step is XLA-compiled (`jax.jit`) whatever `--jit` says, and TensorFlow need not be installed.
 
 keras_vit models normalise pixels inside the model (one multiply-add a pixel); keras-hub does that in its
 preprocessor, outside the timed model. Both take the same float32 input.
@@ -27,6 +31,7 @@ Examples (CPU, keras-hub from benchmarks/requirements.txt):
     python benchmarks/throughput.py --no-jit --models vit_tiny_patch16_224 --steps 3
     python benchmarks/throughput.py --precision mixed_bfloat16 --models vit_base_patch16_224 \
         swin_tiny_patch4_window7_224 --batch-size 128 --steps 20 --memory   # on a GPU
+    KERAS_BACKEND=jax python benchmarks/throughput.py --precision mixed_bfloat16 --batch-size 128   # GPU, JAX
 """
 
 import argparse
@@ -43,7 +48,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import keras_vit  # noqa: E402
 
@@ -88,26 +92,35 @@ def build(implementation, name, image_size, jit_compile):
 
 
 def fake_batch(model, batch_size):
-    """Random [0, 255] float32 images and one-hot labels that fit `model`, as tensors."""
+    """Random [0, 255] float32 images and one-hot labels that fit `model`, as tensors on the default device."""
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (batch_size, *model.input_shape[1:])).astype("float32")
     labels = np.eye(model.output_shape[-1], dtype="float32")[rng.integers(0, model.output_shape[-1], batch_size)]
-    return tf.constant(images), tf.constant(labels)
+    return keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)
 
 
-def matmul_step(size, dtype):
-    """A function that runs one compiled `size` x `size` `tf.linalg.matmul` in `dtype`, and its FLOPs."""
-    a = tf.random.uniform((size, size), dtype=dtype)
-    b = tf.random.uniform((size, size), dtype=dtype)
-    matmul = tf.function(lambda: tf.reduce_sum(tf.cast(tf.linalg.matmul(a, b)[:1, :1], "float32")))
-    return (lambda: matmul().numpy()), 2 * size ** 3
+def matmul_step(size, dtype, products):
+    """A function that runs `products` `size` x `size` matmuls in `dtype` and waits for them; and their FLOPs.
+
+    The products are queued back to back (devices run them asynchronously) and the function returns when the
+    last one is read back, so on a GPU the time is the products', not the launch overhead of one.
+    """
+    a = keras.random.uniform((size, size), dtype=dtype, seed=1)
+    b = keras.random.uniform((size, size), dtype=dtype, seed=2)
+
+    def step():
+        for _ in range(products):
+            product = keras.ops.matmul(a, b)
+        return keras.ops.convert_to_numpy(product[:1, :1])
+
+    return step, 2 * size ** 3 * products
 
 
-def measure_peak_matmul(dtype, sizes=(1024, 2048, 4096), repeats=3):
+def measure_peak_matmul(dtype, sizes, products, repeats=3):
     """(best GFLOP/s, its size) of square matmuls in `dtype`: one warm-up, then `repeats` timed runs a size."""
     rates = {}
     for size in sizes:
-        step, flops = matmul_step(size, dtype)
+        step, flops = matmul_step(size, dtype, products)
         step()
         for _ in range(repeats):
             start = time.perf_counter()
@@ -142,7 +155,7 @@ def median_ratio(numerators, denominators):
     return statistics.median(n / d for n, d in zip(numerators, denominators))
 
 
-def benchmark_model(name, arguments, matmul_size):
+def benchmark_model(name, arguments, matmul_size, matmul_products):
     """Table rows (dicts) of training and inference for both implementations of preset `name`.
 
     The `matmul_size` square matmul runs in the same rounds: "% peak" is against its rate under the same load.
@@ -157,7 +170,8 @@ def benchmark_model(name, arguments, matmul_size):
             steps = {impl: train_step(models[impl], *batches[impl]) for impl in models}
         else:
             steps = {impl: predict_step(models[impl], batches[impl][0]) for impl in models}
-        steps["matmul"], matmul_flops = matmul_step(matmul_size, keras.mixed_precision.global_policy().compute_dtype)
+        steps["matmul"], matmul_flops = matmul_step(
+            matmul_size, keras.mixed_precision.global_policy().compute_dtype, matmul_products)
         seconds = time_interleaved(steps, arguments.warmup, arguments.steps)
         peak_gflops = matmul_flops / statistics.median(seconds["matmul"]) / 1e9
         for impl in models:
@@ -193,17 +207,53 @@ def measure_memory(name, implementation, arguments):
 
 def memory_child(arguments):
     """Runs in the subprocess of `measure_memory`: prints {"peak_mib": ...} as the last line."""
-    gpus = tf.config.list_physical_devices("GPU")
     baseline_kib = peak_resident_kib()
     model = build(arguments.memory_child, arguments.models[0], arguments.image_size, arguments.jit)
     images, labels = fake_batch(model, arguments.batch_size)
     for _ in range(2):
         model.train_on_batch(images, labels)
-    if gpus:
-        peak_mib = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2 ** 20
-    else:
-        peak_mib = (peak_resident_kib() - baseline_kib) / 1024
+    peak_bytes = peak_accelerator_bytes()
+    peak_mib = (peak_resident_kib() - baseline_kib) / 1024 if peak_bytes is None else peak_bytes / 2 ** 20
     print(json.dumps({"peak_mib": peak_mib}))
+
+
+def accelerator():
+    """The name of the GPU the Keras backend computes on ("NVIDIA H200", say), or None on a CPU."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else None
+    if backend == "jax":
+        import jax
+        device = jax.devices()[0]
+        return None if device.platform == "cpu" else device.device_kind
+    if backend == "torch":
+        import torch
+        return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return None
+
+
+def peak_accelerator_bytes():
+    """The peak bytes allocated on the first GPU so far, by the Keras backend's allocator; None on a CPU."""
+    if accelerator() is None:
+        return None
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"]
+    if backend == "jax":
+        import jax
+        return jax.devices()[0].memory_stats()["peak_bytes_in_use"]
+    import torch
+    return torch.cuda.max_memory_allocated()
+
+
+def backend_version():
+    """The Keras backend and its version, e.g. "tensorflow 2.21.0"."""
+    backend = keras.backend.backend()
+    module = __import__({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, "numpy"))
+    return f"{backend} {module.__version__}"
 
 
 def peak_resident_kib():
@@ -260,15 +310,16 @@ def main(argv=None):
         memory_child(arguments)
         return
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
-    device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
-    peak, size = measure_peak_matmul(compute_dtype)
-    print(f"{device}, TensorFlow {tf.__version__}, Keras {keras.__version__}, batch {arguments.batch_size}, "
-          f"{arguments.precision}, jit_compile={arguments.jit}, median of {arguments.steps} steps after "
-          f"{arguments.warmup} warm-up; peak {compute_dtype} matmul {peak:.1f} GFLOP/s ({size}x{size}); % peak is "
-          f"against that matmul timed in the same rounds")
+    gpu = accelerator()
+    sizes, products = ((1024, 2048, 4096), 1) if gpu is None else ((1024, 2048, 4096, 8192), 10)
+    peak, size = measure_peak_matmul(compute_dtype, sizes, products)
+    print(f"{gpu or f'CPU ({os.cpu_count()} cores)'}, Keras {keras.__version__} on {backend_version()}, "
+          f"batch {arguments.batch_size}, {arguments.precision}, jit_compile={arguments.jit}, median of "
+          f"{arguments.steps} steps after {arguments.warmup} warm-up; peak {compute_dtype} matmul {peak:.1f} GFLOP/s "
+          f"({size}x{size}); % peak is against that matmul timed in the same rounds")
     print_header(arguments.memory)
     for name in arguments.models:
-        rows = benchmark_model(name, arguments, size)
+        rows = benchmark_model(name, arguments, size, products)
         keras.backend.clear_session()
         memory = ({impl: measure_memory(name, impl, arguments) for impl in arguments.implementations}
                   if arguments.memory else None)
