@@ -12,7 +12,6 @@ Fashion-MNIST comes from its IDX files (apt-get install dataset-fashion-mnist, o
 import argparse
 import ast
 import csv
-import math
 import pathlib
 import time
 
@@ -26,6 +25,7 @@ import keras_vit  # noqa: E402
 from keras_vit.data import make_augmentation, make_batches  # noqa: E402
 from keras_vit.models.vit import image_size_pair  # noqa: E402
 from keras_vit.training import build_optimizer, recommended_recipe  # noqa: E402
+from keras_vit.training.epochs import epoch_steps  # noqa: E402
 from keras_vit.training.precision import PRECISIONS, precision_scope  # noqa: E402
 
 
@@ -102,9 +102,9 @@ def main():
             parser.error(f"--train-on train+validation: {arguments.dataset} has no validation split")
         train_images, train_size = train_images.concatenate(data.validation), train_size + data.sizes["validation"]
     train = make_batches(train_images, data.num_classes, batch_size, training=True, seed=arguments.seed,
-                         augment=make_augmentation(chosen["augment"], seed=arguments.seed))
+                         augment=make_augmentation(chosen["augment"], seed=arguments.seed), repeat=True)
     test = make_batches(data.test, data.num_classes, 256)
-    steps_per_epoch = math.ceil(train_size / batch_size)
+    steps_per_epoch, steps_per_execution = epoch_steps(train_size, batch_size, steps_per_execution=8)
     steps = arguments.epochs * steps_per_epoch
     warmup = max(steps_per_epoch, steps * recipe.warmup_epochs // recipe.epochs)  # the recipe's share, >= 1 epoch
     model.compile(optimizer=build_optimizer(chosen["learning_rate"], total_steps=steps, warmup_steps=warmup,
@@ -112,14 +112,15 @@ def main():
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True,
                                                             label_smoothing=chosen["label_smoothing"]),
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=arguments.jit_compile,
-                  steps_per_execution=8)
+                  steps_per_execution=steps_per_execution)
     print(f"{arguments.model} ({model.count_params():,} parameters) on {arguments.dataset}: "
           f"{train_size} train / {data.sizes['test']} test images, {arguments.epochs} epochs, batch "
           f"{batch_size}, recipe '{recipe.name}' with {chosen}, {arguments.precision}, XLA {arguments.jit_compile}, "
           f"overrides {overrides}",
           flush=True)
     recorder = TestAccuracyOverTime(test, time.perf_counter())
-    model.fit(train, epochs=arguments.epochs, verbose=0, callbacks=[recorder])
+    model.fit(train, steps_per_epoch=steps_per_epoch, epochs=arguments.epochs, verbose=0,
+              callbacks=[recorder])  # endless batches, as `keras_vit.train` reads them
 
     output = pathlib.Path(arguments.output)
     output.mkdir(parents=True, exist_ok=True)

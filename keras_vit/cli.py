@@ -198,7 +198,8 @@ def _parser():
         option("--strategy", str, "where to train: " + ", ".join(STRATEGIES) + "; see README, Several GPUs")
         option("--tpu", str, "TPU name or address for --strategy tpu", default_text="the local TPU")
         option("--backup-interval", float, "least seconds between two backups a killed run resumes from")
-        option("--steps-per-execution", int, "training steps per call into the compiled graph")
+        option("--steps-per-execution", int, "the most training steps per call into the compiled graph (an epoch "
+               "is a pass over the data rounded up to whole, evenly sized calls)")
         option("--verbose", int, "0 silent, 1 progress bar, 2 one line per epoch")
         switch("--no-jit-compile", "do not compile the training step with XLA", dest="jit_compile",
                action="store_false")

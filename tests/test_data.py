@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from keras_vit.data import find_class_files, load_dataset, load_digits, load_image_folder, make_batches
@@ -99,6 +100,21 @@ def test_batches_are_one_hot_and_shuffled_reproducibly():
     assert not np.array_equal(first[0], ordered), "training batches must be shuffled"
     evaluation = make_batches(data.test, 10, 64)
     assert sum(int(images.shape[0]) for images, _ in evaluation) == 360
+
+
+def test_repeated_batches_are_endless_full_shuffled_and_reproducible():
+    examples = tf.data.Dataset.from_tensor_slices((np.arange(10, dtype="float32")[:, None], np.arange(10) % 3))
+    batches = make_batches(examples, 3, 4, training=True, seed=1, repeat=True)
+    assert batches.cardinality() == tf.data.INFINITE_CARDINALITY
+    drawn = [images.numpy()[:, 0].astype(int) for images, _ in batches.take(100)]
+    assert all(len(batch) == 4 for batch in drawn), "batches run across passes, all full"
+    counts = np.bincount(np.concatenate(drawn), minlength=10)
+    # 400 images come from the first 410 of the endless stream (41 of each), less the 10 still in the shuffle buffer
+    assert counts.sum() == 400 and counts.min() >= 38 and counts.max() <= 41, counts
+    assert not np.array_equal(np.concatenate(drawn)[:10], np.arange(10)), "shuffled"
+    again = [images.numpy()[:, 0].astype(int) for images, _ in
+             make_batches(examples, 3, 4, training=True, seed=1, repeat=True).take(100)]
+    np.testing.assert_array_equal(np.concatenate(drawn), np.concatenate(again))
 
 
 def test_small_classes_still_hold_out_one_test_and_one_validation_image(tmp_path):

@@ -105,7 +105,7 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
 
     def images(split, training=False):
         batches = make_batches(split, data.num_classes, run.batch_size, training=training, seed=seed,
-                               augment=augmentation if training else None)
+                               augment=augmentation if training else None, repeat=training)
         return distributable(batches.map(lambda pixels, labels: pixels))
 
     history = run.fit(autoencoder, images(data.train, training=True),

@@ -11,6 +11,7 @@ from keras_vit.errors import KerasViTError
 from keras_vit.models import create_model, preset_config, save_classifier
 from keras_vit.models.vit import image_size_pair
 from keras_vit.training.callbacks import IntervalBackupAndRestore, RaiseOnNaN, SaveBestClassifier
+from keras_vit.training.epochs import epoch_steps
 from keras_vit.training.multi_worker_model import MultiWorkerModel
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.training.precision import check_precision, precision_scope
@@ -101,8 +102,9 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
             `tf.distribute.Strategy`; the model, optimizer and metrics are created in its scope.
         tpu: the TPU of `strategy="tpu"` (name or address; default: the local one).
         jit_compile: compile the train and predict steps with XLA (not over several replicas; see `step_settings`).
-        steps_per_execution: training steps run in one call into the compiled graph (less Python overhead; 1 over
-            several replicas).
+        steps_per_execution: the most training steps run in one call into the compiled graph (less Python
+            overhead; 1 over several replicas). An epoch is one pass over the training data rounded up to whole,
+            evenly sized executions (`keras_vit.training.epochs.epoch_steps`): a few more steps than batches.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
         validation_dir: separate folder of validation images, same class sub-folders as `data_dir`.
         skip_corrupt: skip unreadable or corrupt images of `data_dir` (counted in the log) instead of failing.
@@ -204,10 +206,7 @@ class Run:
     batch_size: int
     jit_compile: bool
     steps_per_execution: int
-
-    @property
-    def steps_per_epoch(self):
-        return math.ceil(self.data.sizes["train"] / self.batch_size)
+    steps_per_epoch: int
 
     def optimizer(self, recipe, ema_momentum=None, beta_2=0.999):
         """`build_optimizer` with the recipe's learning rate, warmup, weight decay and clipping over this run."""
@@ -226,7 +225,8 @@ class Run:
                                               min_interval=self.options.backup_interval),
                      RaiseOnNaN(self.run_dir / BACKUP_DIR),
                      keras.callbacks.TensorBoard(str(self.run_dir / LOGS_DIR), write_graph=False)]
-        trained.fit(train_batches, validation_data=validation_batches, epochs=self.epochs,
+        trained.fit(train_batches, steps_per_epoch=self.steps_per_epoch,  # endless batches: `epoch_steps`
+                    validation_data=validation_batches, epochs=self.epochs,
                     verbose=self.options.verbose, shuffle=False,  # the pipeline shuffles
                     callbacks=callbacks)
         return read_history(history_path)
@@ -270,8 +270,9 @@ def start_run(name, options, arguments, epochs, batch_size, image_size, channels
                         validation_dir=options.validation_dir, skip_corrupt=options.skip_corrupt,
                         idx_dir=options.idx_dir, tfds_data_dir=options.tfds_data_dir)
     completed_epochs = prepare_run_folder(run_dir, run_arguments, overwrite=options.overwrite)
+    steps_per_epoch, steps_per_execution = epoch_steps(data.sizes["train"], batch_size, steps_per_execution)
     return Run(options, strategy, run_dir, data, completed_epochs, epochs, batch_size, jit_compile,
-               steps_per_execution)
+               steps_per_execution, steps_per_epoch)
 
 
 def fit_classifier(name, config, recipe, network, options, ema_momentum=None, augment=None, arguments=None,
@@ -321,7 +322,7 @@ def fit_classifier(name, config, recipe, network, options, ema_momentum=None, au
             steps_per_execution=run.steps_per_execution,
         )
     train_batches = distributable(make_batches(data.train, data.num_classes, run.batch_size, training=True,
-                                               seed=options.seed, augment=augmentation))
+                                               seed=options.seed, augment=augmentation, repeat=True))
     validation_batches = (None if data.validation is None
                           else distributable(make_batches(data.validation, data.num_classes, run.batch_size)))
     best = max(run.earlier_history().get("val_accuracy", []), default=-math.inf)
