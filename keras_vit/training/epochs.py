@@ -8,9 +8,9 @@ def epoch_steps(examples, batch_size, steps_per_execution):
 
     `keras_vit` trains on endless batches (`make_batches(..., repeat=True)`) with `steps_per_epoch`, so that the
     dataset iterator, and the shuffle buffer and prefetched batches behind it, live on from one epoch to the next.
-    With a finite dataset `fit` makes a new iterator each epoch, and its first step waited for the shuffle buffer to
-    refill: about 20 s at the start of each 60,000-image Fashion-MNIST epoch of 63 s on the 2-core CPU machine
-    (README, Performance).
+    With a finite dataset `fit` makes a new iterator each epoch, and its first step waited for it: about 20 s at
+    the start of each 60,000-image Fashion-MNIST epoch on the 2-core CPU machine, epochs of 81-91 s against 63 s
+    on endless batches (README, Performance).
 
     An epoch is then a number of steps, not the end of the data. On a dataset without an end, Keras runs whole
     executions of `steps_per_execution` steps, so an epoch is one pass over the data rounded up to whole

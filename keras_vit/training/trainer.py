@@ -217,7 +217,8 @@ class Run:
 
     def fit(self, trained, train_batches, validation_batches, extra_callbacks=()):
         """`trained.fit` with the run's callbacks (history.csv, backup and resume, NaN stop, TensorBoard); returns
-        the history of every epoch, those before a resume included."""
+        the history of every epoch, those before a resume included. `train_batches` are endless
+        (`make_batches(..., repeat=True)`); an epoch is `steps_per_epoch` steps of them."""
         history_path = self.run_dir / HISTORY_FILE
         callbacks = [keras.callbacks.CSVLogger(str(history_path), append=True),  # logs an epoch before backing it up
                      *extra_callbacks,
