@@ -252,7 +252,7 @@ def peak_accelerator_bytes():
 def backend_version():
     """The Keras backend and its version, e.g. "tensorflow 2.21.0"."""
     backend = keras.backend.backend()
-    module = __import__({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, "numpy"))
+    module = __import__(backend if backend in ("tensorflow", "jax", "torch") else "numpy")
     return f"{backend} {module.__version__}"
 
 
