@@ -2,8 +2,8 @@
 
 An image folder of random JPEGs (two classes, written to a temporary folder at `source size`, a little larger
 than the model's input) is loaded with `keras_vit.data.load_image_folder` and batched with
-`keras_vit.data.make_batches(..., training=True, augment=make_augmentation(...))`, the pipeline `keras_vit.train`
-builds. Measured:
+`keras_vit.data.make_batches(..., training=True, augment=make_augmentation(...), repeat=True)`, the pipeline
+`keras_vit.train` builds. Measured:
 
 - pipeline, first epoch: images/s of reading, decoding and resizing the JPEGs, then augmenting (the cache fills);
 - pipeline, cached: images/s of later epochs (decoded images from the cache, shuffled, augmented, batched);
@@ -63,7 +63,7 @@ def benchmark(name, arguments, directory):
     batches_per_epoch = data.sizes["train"] // arguments.batch_size
     augment = make_augmentation(arguments.augment, seed=0)
     pipeline = make_batches(data.train, data.num_classes, arguments.batch_size, training=True, seed=0,
-                            augment=augment).repeat()
+                            augment=augment, repeat=True)  # endless, as keras_vit.train reads it
     first_epoch = images_per_second(pipeline, batches_per_epoch)
     cached = images_per_second(pipeline, batches_per_epoch)
 
