@@ -1,8 +1,9 @@
 """keras_vit: Vision Transformers for Keras 3.
 
 `keras_vit.layers` and `keras_vit.models` use `keras.ops` only and run on any Keras backend (TensorFlow, JAX,
-PyTorch) without TensorFlow installed; the input pipelines, training, pretraining, inference helpers, export and
-maps are built on `tf.data` and need TensorFlow.
+PyTorch) without TensorFlow installed, and `keras_vit.weights` imports published checkpoints into them there too
+(NumPy only); the input pipelines, training, pretraining, inference helpers, export and maps are built on `tf.data`
+and need TensorFlow.
 
 Example:
     >>> import keras_vit
@@ -17,7 +18,7 @@ import os
 # Keep TensorFlow's C++ info and warning lines out of progress bars, unless the user chose a level.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_vit import layers, models  # noqa: E402
+from keras_vit import layers, models, weights  # noqa: E402
 from keras_vit.errors import KerasViTError  # noqa: E402
 from keras_vit.models import (  # noqa: E402
     build_swin, build_vit, count_parameters, create_model, list_models, preset_config)
@@ -27,14 +28,14 @@ try:
     import tensorflow  # noqa: E402, F401
 except ImportError as error:
     _MISSING_TENSORFLOW = str(error)
-    _TENSORFLOW_NAMES = ("data", "training", "viz", "load_dataset", "evaluate_model", "explain_image",
-                         "predict_images", "pretrain", "train", "finetune")
+    _TENSORFLOW_NAMES = ("data", "inference", "training", "viz", "load_dataset", "evaluate_model",
+                         "explain_image", "predict_images", "pretrain", "train", "finetune")
 
     def __getattr__(name):
         if name in _TENSORFLOW_NAMES:
             raise ImportError(
                 f"keras_vit.{name} needs TensorFlow, which is not installed ({_MISSING_TENSORFLOW}); "
-                "`pip install tensorflow`. keras_vit.models and keras_vit.layers work without it.")
+                "`pip install tensorflow`. keras_vit.models, keras_vit.layers and keras_vit.weights work without it.")
         raise AttributeError(f"module 'keras_vit' has no attribute {name!r}")
 else:
     from keras_vit import data, training, viz  # noqa: E402

@@ -1,6 +1,9 @@
-"""Tests that models saved by the TensorFlow backend load and give the same outputs under JAX, without TensorFlow."""
+"""Tests that models saved by the TensorFlow backend load and give the same outputs under JAX, without TensorFlow,
+and that keras_vit imports there: models, layers and checkpoint import work, the rest names TensorFlow."""
 
 import importlib.util
+import inspect
+import json
 import os
 import pathlib
 import subprocess
@@ -13,6 +16,8 @@ import pytest
 
 import keras_vit
 from keras_vit import layers
+from test_weights_vit import CLASSES, DEPTH, DIM, HEADS, IMAGE, MLP, PATCH, reference_vit, save, timm_vit_tensors
+from test_weights_vit import images as vit_images
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODEL_NAMES = ("vit", "layers", "swin", "swinv2")
@@ -23,6 +28,7 @@ pytestmark = [
 ]
 
 JAX_SCRIPT = textwrap.dedent("""
+    import json
     import pathlib
     import sys
 
@@ -45,12 +51,27 @@ JAX_SCRIPT = textwrap.dedent("""
         reloaded_outputs = keras.ops.convert_to_numpy(reloaded.predict(images, verbose=0))
         np.testing.assert_allclose(reloaded_outputs, outputs, atol=1e-5, rtol=1e-5)
         np.save(folder / f"{name}_jax_reloaded.npy", reloaded_outputs)
-    try:
-        keras_vit.train
-    except ImportError as error:
-        print("train without tensorflow:", error)
+    vit = keras_vit.build_vit(**json.loads((folder / "timm_vit.json").read_text()))
+    keras_vit.weights.load_pretrained_weights(vit, folder / "timm_vit.safetensors")
+    timm_outputs = keras.ops.convert_to_numpy(vit(np.load(folder / "timm_images.npy"), training=False))
+    np.save(folder / "timm_vit_jax.npy", timm_outputs)
+    outcomes = {}  # each public name of keras_vit under TensorFlow -> "ok" or the error it raises here
+    for name in json.loads((folder / "public_names.json").read_text()):
+        try:
+            getattr(keras_vit, name)
+            outcomes[name] = "ok"
+        except (ImportError, AttributeError) as error:
+            outcomes[name] = f"{type(error).__name__}: {error}"
+    (folder / "outcomes.json").write_text(json.dumps(outcomes))
     print("backend", keras.backend.backend())
 """)
+
+
+def public_names(module):
+    """The public names of `module`, less the modules it imported from outside keras_vit (os, tensorflow)."""
+    return [name for name in dir(module) if not name.startswith("_")
+            and not (inspect.ismodule(getattr(module, name))
+                     and not getattr(module, name).__name__.startswith("keras_vit"))]
 
 
 def randomize(model, seed):
@@ -90,6 +111,19 @@ def model_from_layers():
     return keras.Model(images, outputs)
 
 
+def write_timm_checkpoint(folder):
+    """A tiny timm ViT checkpoint (BF16 / F16 / F32 tensors), images, and the NumPy forward pass of the two."""
+    rng = np.random.default_rng(3)
+    tensors = timm_vit_tensors(rng)
+    save(folder / "timm_vit.safetensors", tensors)
+    (folder / "timm_vit.json").write_text(json.dumps(
+        dict(image_size=IMAGE, patch_size=PATCH, num_classes=CLASSES, embed_dim=DIM, depth=DEPTH, num_heads=HEADS,
+             mlp_dim=MLP)))
+    timm_images = vit_images(rng)
+    np.save(folder / "timm_images.npy", timm_images)
+    np.save(folder / "timm_vit_reference.npy", reference_vit(tensors, timm_images))
+
+
 @pytest.fixture(scope="module")
 def jax_run(tmp_path_factory):
     """Saves the two models under TensorFlow, runs them under JAX in one subprocess; returns the folder."""
@@ -103,6 +137,8 @@ def jax_run(tmp_path_factory):
         randomize(model, seed)
         np.save(folder / f"{name}_tf.npy", keras.ops.convert_to_numpy(model(images, training=False)))
         model.save(folder / f"{name}_tf.keras")
+    (folder / "public_names.json").write_text(json.dumps(public_names(keras_vit)))
+    write_timm_checkpoint(folder)
     script = folder / "run_under_jax.py"
     script.write_text(JAX_SCRIPT)
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -117,9 +153,18 @@ def jax_run(tmp_path_factory):
 
 
 def test_package_imports_without_tensorflow_and_names_it_where_needed(jax_run):
-    stdout = (jax_run / "stdout.txt").read_text()
-    assert "train without tensorflow: keras_vit.train needs TensorFlow" in stdout
-    assert "pip install tensorflow" in stdout
+    outcomes = json.loads((jax_run / "outcomes.json").read_text())
+    assert set(outcomes) == set(public_names(keras_vit))
+    for name in ("layers", "models", "create_model", "build_vit", "build_swin", "KerasViTError"):
+        assert outcomes[name] == "ok"
+    assert outcomes["train"].startswith("ImportError: keras_vit.train needs TensorFlow")
+    for name, outcome in outcomes.items():  # every name is there, or says that it needs TensorFlow
+        assert outcome == "ok" or ("needs TensorFlow" in outcome and "pip install tensorflow" in outcome), name
+
+
+def test_published_checkpoints_import_without_tensorflow(jax_run):
+    reference = np.load(jax_run / "timm_vit_reference.npy")
+    np.testing.assert_allclose(np.load(jax_run / "timm_vit_jax.npy"), reference, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

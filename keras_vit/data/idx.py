@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from keras_vit.data.dataset import ImageClassificationData
 from keras_vit.data.decode import resize_pixels
-from keras_vit.data.network import is_online
+from keras_vit.network import is_online
 from keras_vit.errors import KerasViTError
 
 IDX_DATASETS = {

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from keras_vit.data.dataset import ImageClassificationData
 from keras_vit.data.decode import decode_image
-from keras_vit.data.network import is_online
+from keras_vit.network import is_online
 from keras_vit.errors import KerasViTError
 
 TFDS_VALIDATION_FRACTION = 10  # percent of train carved out when a dataset has no validation split

@@ -1,4 +1,4 @@
-"""Whether this machine can reach the servers datasets are downloaded from, asked once, quickly."""
+"""Whether this machine can reach the servers datasets and checkpoints are downloaded from, asked once, quickly."""
 
 import functools
 import socket
