@@ -22,8 +22,8 @@ from sklearn.model_selection import train_test_split
 
 from keras_vit.data.dataset import ImageClassificationData
 from keras_vit.data.decode import resize_pixels
-from keras_vit.network import is_online
 from keras_vit.errors import KerasViTError
+from keras_vit.network import is_online
 
 IDX_DATASETS = {
     "mnist": {"folder": "mnist", "classes": [str(digit) for digit in range(10)]},

@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from keras_vit.data.dataset import ImageClassificationData
 from keras_vit.data.decode import decode_image
-from keras_vit.network import is_online
 from keras_vit.errors import KerasViTError
+from keras_vit.network import is_online
 
 TFDS_VALIDATION_FRACTION = 10  # percent of train carved out when a dataset has no validation split
 TFDS_TEST_FRACTION = 10  # percent of train carved out when a dataset has no test split

@@ -5,9 +5,9 @@ import urllib.parse
 
 import keras
 
-from keras_vit.network import is_online
 from keras_vit.errors import KerasViTError
 from keras_vit.models.registry import preset_config
+from keras_vit.network import is_online
 from keras_vit.weights.published import PUBLISHED, published_checkpoint
 
 HUB_HOST = ("huggingface.co", 443)
