@@ -27,12 +27,10 @@ def make_batches(dataset, num_classes, batch_size, training=False, seed=None, au
     Example:
         >>> batches = make_batches(data.train, data.num_classes, batch_size=64, training=True, seed=0)
     """
-    dataset = dataset.cache()
-    buffer = _shuffle_buffer(dataset)
-    if repeat:
-        dataset = dataset.repeat()
-    if training:
-        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    cached = dataset.cache()
+    dataset = cached.repeat() if repeat else cached
+    if training:  # the buffer is sized from one pass (`cached`): the repeated stream has no end to count
+        dataset = dataset.shuffle(_shuffle_buffer(cached), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     dataset = dataset.map(lambda images, labels: (images, tf.one_hot(labels, num_classes)),
                           num_parallel_calls=tf.data.AUTOTUNE)
