@@ -9,6 +9,11 @@ from keras_vit.layers.mlp import MLP
 from keras_vit.layers.patch_encoder import PatchEncoder, resample_position_embeddings
 from keras_vit.layers.patch_merging import PatchMerging
 from keras_vit.layers.patches import Patches, extract_patches, patches_to_image
+from keras_vit.layers.pvt_attention import SpatialReductionAttention
+from keras_vit.layers.pvt_block import PVTBlock
+from keras_vit.layers.pvt_embedding import PyramidPatchEmbedding
+from keras_vit.layers.pvt_mlp import DepthwiseConvMLP
+from keras_vit.layers.pvt_position import StagePositionEmbedding
 from keras_vit.layers.swin_attention import WindowAttention
 from keras_vit.layers.swin_block import SwinTransformerBlock
 from keras_vit.layers.swin_windows import window_partition, window_reverse

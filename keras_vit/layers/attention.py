@@ -6,11 +6,12 @@ from keras import ops
 from keras_vit.errors import KerasViTError
 
 
-def split_heads(qkv, num_heads):
-    """Fused (batch, tokens, 3 * dim) [q | k | v] projections -> query, key, value of (batch, heads, tokens, d)."""
-    head_dim = qkv.shape[-1] // (3 * num_heads)
-    qkv = ops.reshape(qkv, (-1, ops.shape(qkv)[1], 3, num_heads, head_dim))
-    return ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), num=3, axis=0)
+def split_heads(qkv, num_heads, parts=3):
+    """Fused (batch, tokens, parts * dim) projections, e.g. [q | k | v] -> `parts` tensors of (batch, heads,
+    tokens, d): query, key and value, or key and value (`parts=2`) where the query is projected apart."""
+    head_dim = qkv.shape[-1] // (parts * num_heads)
+    qkv = ops.reshape(qkv, (-1, ops.shape(qkv)[1], parts, num_heads, head_dim))
+    return ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), num=parts, axis=0)
 
 
 def attend_and_project(layer, probabilities, value, training=None):
@@ -18,7 +19,8 @@ def attend_and_project(layer, probabilities, value, training=None):
     `layer.projection_dropout`: the part every attention layer here shares after its softmax."""
     attended = ops.matmul(layer.attention_dropout(probabilities, training=training), value)
     num_heads, head_dim = value.shape[1], value.shape[3]
-    attended = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)), (-1, ops.shape(value)[2], num_heads * head_dim))
+    # The queries' token count: spatial-reduction attention has fewer keys and values than queries.
+    attended = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)), (-1, ops.shape(attended)[2], num_heads * head_dim))
     return layer.projection_dropout(layer.projection(attended), training=training)
 
 

@@ -1,0 +1,54 @@
+"""PVT v2's feed-forward network: a 3x3 depth-wise convolution over the token grid between the two Dense layers."""
+
+import keras
+from keras import ops
+
+from keras_vit.errors import KerasViTError
+from keras_vit.layers.mlp import MLP
+from keras_vit.layers.pvt_attention import as_grid
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class DepthwiseConvMLP(MLP):
+    """Dense(hidden_dim) -> [ReLU] -> 3x3 depth-wise conv on the grid -> GELU -> dropout -> Dense -> dropout.
+
+    Input (batch, rows * cols, dim) gives the same shape. The convolution (zero padding 1, with bias) gives the
+    tokens the position information PVT v2 has instead of position embeddings, so one layer works on the grid of
+    any image size it is built for. PVT v2-Li adds a ReLU before the convolution (`extra_relu=True`).
+
+    Args:
+        hidden_dim: width of the hidden layer.
+        grid_size: (rows, cols) of the token grid, or one int for a square grid.
+        dropout_rate: dropout after the activation and after the second Dense layer.
+        extra_relu: a ReLU before the depth-wise convolution (PVT v2-Li).
+
+    Example:
+        >>> DepthwiseConvMLP(hidden_dim=512, grid_size=(56, 56))(np.zeros((2, 3136, 64))).shape
+        TensorShape([2, 3136, 64])
+    """
+
+    def __init__(self, hidden_dim, grid_size, dropout_rate=0.0, extra_relu=False, **kwargs):
+        super().__init__(hidden_dim, dropout_rate=dropout_rate, **kwargs)
+        self.grid_size = as_grid(grid_size)
+        self.extra_relu = bool(extra_relu)
+
+    def build(self, input_shape):
+        rows, cols = self.grid_size
+        if input_shape[1] is not None and input_shape[1] != rows * cols:
+            raise KerasViTError(
+                f"DepthwiseConvMLP on a {rows}x{cols} grid needs {rows * cols} tokens, got {input_shape[1]}.")
+        self.depthwise = keras.layers.DepthwiseConv2D(3, padding="same", dtype=self.dtype_policy, name="depthwise")
+        self.depthwise.build((None, rows, cols, self.hidden_dim))
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        hidden = self.fc1(inputs)
+        if self.extra_relu:
+            hidden = ops.relu(hidden)
+        hidden = self.depthwise(ops.reshape(hidden, (-1, *self.grid_size, self.hidden_dim)))
+        hidden = ops.reshape(hidden, (-1, self.grid_size[0] * self.grid_size[1], self.hidden_dim))
+        hidden = self.dropout(keras.activations.gelu(hidden, approximate=False), training=training)
+        return self.dropout(self.fc2(hidden), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "grid_size": list(self.grid_size), "extra_relu": self.extra_relu}
