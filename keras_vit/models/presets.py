@@ -2,11 +2,15 @@
 
 Names follow the reference checkpoints (timm, big_vision): `vit_{size}_patch{patch}_{image size}`,
 `vitc_{size}_patch{patch}_{image size}` for a ViT whose patch projection is a convolutional stem (ViT_C),
-`swin_{size}_patch{patch}_window{window}_{image size}` and `swinv2_{size}_window{window}_{image size}` (patch 4).
+`swin_{size}_patch{patch}_window{window}_{image size}` and `swinv2_{size}_window{window}_{image size}` (patch 4),
+`pvt_v2_b{0-5}` / `pvt_v2_b2_li` (timm) and `pvt_{tiny,small,medium,large}` (the official PVT repository) at 224,
+`pvt[_v2]_{size}_patch{patch}_{image size}` for small images.
 The ImageNet presets have 1000 classes and the normalisation constants of the published checkpoints (0.5 for
-every channel for ViT, the ImageNet mean and std for Swin); the small-image presets (for 28x28 and 32x32 images,
-and the 8x8 digits) have 10 classes.
+every channel for ViT, the ImageNet mean and std for Swin and PVT); the small-image presets (for 28x28 and 32x32
+images, and the 8x8 digits) have 10 classes.
 """
+
+from keras_vit.models.swin import IMAGENET_MEAN, IMAGENET_STD
 
 _VIT_SIZES = {
     # ImageNet sizes of the ViT paper and DeiT.
@@ -98,11 +102,53 @@ def _swin_presets():
         presets[name] = {
             "architecture": "swin", "version": version, "image_size": image, "patch_size": patch,
             "window_size": window, "num_classes": classes, "pooling": "gap",
-            "mean": (0.485, 0.456, 0.406) if imagenet else (0.5,),
-            "std": (0.229, 0.224, 0.225) if imagenet else (0.5,),
+            "mean": IMAGENET_MEAN if imagenet else (0.5,), "std": IMAGENET_STD if imagenet else (0.5,),
             **_SWIN_SIZES[size],
         }
     return presets
 
 
-PRESETS = {**_vit_presets(), **_swin_presets()}
+_PVT_SIZES = {
+    # PVT v2 (timm's pvt_v2_b*; every one has 1, 2, 5, 8 heads and spatial-reduction ratios 8, 4, 2, 1).
+    "b0": {"embed_dims": (32, 64, 160, 256), "depths": (2, 2, 2, 2), "mlp_ratios": (8, 8, 4, 4)},
+    "b1": {"embed_dims": (64, 128, 320, 512), "depths": (2, 2, 2, 2), "mlp_ratios": (8, 8, 4, 4)},
+    "b2": {"embed_dims": (64, 128, 320, 512), "depths": (3, 4, 6, 3), "mlp_ratios": (8, 8, 4, 4)},
+    "b3": {"embed_dims": (64, 128, 320, 512), "depths": (3, 4, 18, 3), "mlp_ratios": (8, 8, 4, 4)},
+    "b4": {"embed_dims": (64, 128, 320, 512), "depths": (3, 8, 27, 3), "mlp_ratios": (8, 8, 4, 4)},
+    "b5": {"embed_dims": (64, 128, 320, 512), "depths": (3, 6, 40, 3), "mlp_ratios": (4, 4, 4, 4)},
+    # PVT v1 (the official pvt_tiny ... pvt_large; the same heads and ratios).
+    "tiny": {"embed_dims": (64, 128, 320, 512), "depths": (2, 2, 2, 2), "mlp_ratios": (8, 8, 4, 4)},
+    "small": {"embed_dims": (64, 128, 320, 512), "depths": (3, 4, 6, 3), "mlp_ratios": (8, 8, 4, 4)},
+    "medium": {"embed_dims": (64, 128, 320, 512), "depths": (3, 4, 18, 3), "mlp_ratios": (8, 8, 4, 4)},
+    "large": {"embed_dims": (64, 128, 320, 512), "depths": (3, 8, 27, 3), "mlp_ratios": (8, 8, 4, 4)},
+    # Three stages for small images: a 32x32 image in stride-2 patches gives 16x16, 8x8 and 4x4 grids, whose keys
+    # are reduced to 4x4, 4x4 and 4x4; the 8x8 digits give 4x4, 2x2 and 1x1 grids (1x1 keys).
+    "nano": {"embed_dims": (32, 64, 128), "depths": (2, 2, 2), "mlp_ratios": (4, 4, 4), "num_heads": (1, 2, 4),
+             "sr_ratios": (4, 2, 1)},
+}
+
+# (name, size, version, linear, patch size, image size, classes) of every PVT preset.
+_PVT_VARIANTS = [
+    *((f"pvt_v2_{size}", size, 2, False, 4, 224, 1000) for size in ("b0", "b1", "b2", "b3", "b4", "b5")),
+    ("pvt_v2_b2_li", "b2", 2, True, 4, 224, 1000),
+    *((f"pvt_{size}", size, 1, False, 4, 224, 1000) for size in ("tiny", "small", "medium", "large")),
+    *((f"pvt{suffix}_nano_patch2_{image}", "nano", version, False, 2, image, 10)
+      for suffix, version in (("", 1), ("_v2", 2)) for image in (28, 32)),
+]
+
+
+def _pvt_presets():
+    presets = {}
+    for name, size, version, linear, patch, image, classes in _PVT_VARIANTS:
+        imagenet = classes == 1000
+        presets[name] = {
+            "architecture": "pvt", "version": version, "image_size": image, "patch_size": patch,
+            "num_classes": classes, "pooling": "token" if version == 1 else "gap", "linear": linear,
+            "num_heads": (1, 2, 5, 8), "sr_ratios": (8, 4, 2, 1),
+            "mean": IMAGENET_MEAN if imagenet else (0.5,), "std": IMAGENET_STD if imagenet else (0.5,),
+            **({} if imagenet else {"channels": 1 if image == 28 else 3}), **_PVT_SIZES[size],
+        }
+    return presets
+
+
+PRESETS = {**_vit_presets(), **_swin_presets(), **_pvt_presets()}

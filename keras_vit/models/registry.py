@@ -6,11 +6,12 @@ import inspect
 
 from keras_vit.errors import KerasViTError
 from keras_vit.models.presets import PRESETS
+from keras_vit.models.pvt import build_pvt, count_pvt_parameters
 from keras_vit.models.swin import build_swin, count_swin_parameters
 from keras_vit.models.vit import build_vit, count_vit_parameters
 
-_BUILDERS = {"vit": build_vit, "swin": build_swin}
-_PARAMETER_COUNTERS = {"vit": count_vit_parameters, "swin": count_swin_parameters}
+_BUILDERS = {"vit": build_vit, "swin": build_swin, "pvt": build_pvt}
+_PARAMETER_COUNTERS = {"vit": count_vit_parameters, "swin": count_swin_parameters, "pvt": count_pvt_parameters}
 
 
 def list_models(pattern="*"):
