@@ -2,7 +2,7 @@
 
 Where each recipe comes from:
 
-- "small" (the ViTs and Swins for 28x28 and 32x32 images): measured on this project's embedded digits (README,
+- "small" (the ViTs, Swins and PVTs for 28x28 and 32x32 images): measured on this project's embedded digits (README,
   Results): AdamW 1e-3 at batch 64, 5 warmup epochs, 1-pixel shifts, no stochastic depth; flips and crops hurt
   digits.
 - "deit" (ViT Ti/S/B): Touvron et al. 2021, "Training data-efficient image transformers" (DeiT), Table 9: AdamW,
@@ -14,6 +14,11 @@ Where each recipe comes from:
   1e-3 x batch / 1024, weight decay 0.05, 20 warmup epochs, 300 epochs, gradient clipping at global norm 5,
   label smoothing 0.1, DeiT's augmentation, stochastic depth 0.2 / 0.3 / 0.5 for T / S / B (L, trained on
   ImageNet-22k only there, takes B's).
+- "pvt" (PVT v2 b0-b5 and b2_li, PVT v1 tiny-large): the official repository (whai362/PVT, classification/main.py
+  and configs/): AdamW, learning rate 5e-4 x batch / 512 (= 1e-3 x batch / 1024), weight decay 0.05, 5 warmup
+  epochs, 300 epochs, label smoothing 0.1, DeiT's augmentation; stochastic depth 0.1 without clipping for v2
+  b0/b1/b2/b2_li and v1 tiny/small, 0.3 with gradient clipping at global norm 1 for v2 b3/b4/b5 and v1
+  medium/large. The small PVTs take the "small" recipe.
 
 The learning rate scales linearly with the batch size from the recipe's reference batch.
 """
@@ -65,12 +70,15 @@ class Recipe:
 _SMALL = Recipe("small", base_learning_rate=1e-3, base_batch_size=64, batch_size=64, augment="shift",
                 drop_path_rate=0.0)
 _DEIT = Recipe("deit", base_learning_rate=5e-4, base_batch_size=512, batch_size=128)
+_PVT = Recipe("pvt", base_learning_rate=1e-3, base_batch_size=1024, batch_size=128)
 _SWIN = Recipe("swin", base_learning_rate=1e-3, base_batch_size=1024, batch_size=128, warmup_epochs=20,
                clip_norm=5.0, drop_path_rate=0.2)
 
 # (preset name pattern, recipe), first match wins.
 _RECIPES = (
-    (r"^(vit|vitc|swin|swinv2)_(nano|micro)_", _SMALL),
+    (r"^(vit|vitc|swin|swinv2|pvt|pvt_v2)_(nano|micro)_", _SMALL),
+    (r"^pvt_(v2_b[012]|tiny|small)(_|$)", _PVT),
+    (r"^pvt_(v2_b[345]|medium|large)(_|$)", dataclasses.replace(_PVT, drop_path_rate=0.3, clip_norm=1.0)),
     (r"^vit_(tiny|small|base)_", _DEIT),
     (r"^vit_large_", dataclasses.replace(_DEIT, drop_path_rate=0.4)),
     (r"^vit_huge_", dataclasses.replace(_DEIT, drop_path_rate=0.5)),
