@@ -147,7 +147,12 @@ class SpatialReductionAttention(keras.layers.Layer):
         query = split_heads(self.query(inputs), self.num_heads, parts=1)[0]
         key, value = split_heads(self.key_value(self.reduced_tokens(inputs)), self.num_heads, parts=2)
         logits = ops.matmul(query * (self.head_dim ** -0.5), ops.transpose(key, (0, 1, 3, 2)))
-        probabilities = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), inputs.dtype)
+        logits = ops.cast(logits, "float32")
+        if key.shape[2] == 1:  # one key (a 1x1 reduced grid): its softmax is exp(0) = 1 (written out; Keras warns)
+            probabilities = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))
+        else:
+            probabilities = ops.softmax(logits, axis=-1)
+        probabilities = ops.cast(probabilities, inputs.dtype)
         outputs = attend_and_project(self, probabilities, value, training=training)
         if return_attention_scores:
             return outputs, probabilities
