@@ -4,6 +4,7 @@ import contextlib
 import logging
 import warnings
 
+from keras_vit.atomic_files import atomic_write
 from keras_vit.errors import KerasViTError
 from keras_vit.export.single_file import pixel_signature, prepare_output_file
 from keras_vit.models.saving import load_classifier
@@ -29,6 +30,9 @@ def export_onnx(model_path_or_model, output_path):
         model_path_or_model: a `.keras` classifier file (loaded with `load_classifier`, in safe mode) or a
             `keras.Model`.
         output_path: the `.onnx` file to write; its parent folders are created, an existing file is replaced.
+            The file is written (and repaired) under a temporary name, then renamed
+            (`keras_vit.atomic_files.atomic_write`): a failed or killed export leaves the previous file, never a
+            partial one.
 
     Returns:
         The path of the written file, as a `pathlib.Path`.
@@ -48,13 +52,14 @@ def export_onnx(model_path_or_model, output_path):
         raise KerasViTError(f'ONNX export needs the export extra: pip install "keras-vit[export]" ({error}).') from None
     model, _ = load_classifier(model_path_or_model)
     path = prepare_output_file(output_path, ".onnx")
-    with _known_noise_silenced():
-        model.export(str(path), format="onnx", verbose=False, input_signature=pixel_signature(model),
-                     opset_version=OPSET)
-    exported = onnx.load(path)
-    replace_erfc(exported.graph)
-    onnx.checker.check_model(exported, full_check=True)
-    onnx.save(exported, path)
+    with atomic_write(path) as temporary:
+        with _known_noise_silenced():
+            model.export(str(temporary), format="onnx", verbose=False, input_signature=pixel_signature(model),
+                         opset_version=OPSET)
+        exported = onnx.load(temporary)
+        replace_erfc(exported.graph)
+        onnx.checker.check_model(exported, full_check=True)
+        onnx.save(exported, temporary)
     return path
 
 

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from keras_vit.atomic_files import atomic_write
 from keras_vit.export.single_file import pixel_signature, prepare_output_file
 from keras_vit.models.saving import load_classifier
 
@@ -22,6 +23,8 @@ def export_tflite(model_path_or_model, output_path):
         model_path_or_model: a `.keras` classifier file (loaded with `load_classifier`, in safe mode) or a
             `keras.Model`.
         output_path: the `.tflite` file to write; its parent folders are created, an existing file is replaced.
+            The file is written under a temporary name, then renamed (`keras_vit.atomic_files.atomic_write`): a
+            failed or killed export leaves the previous file, never a partial one.
 
     Returns:
         The path of the written file, as a `pathlib.Path`.
@@ -35,6 +38,7 @@ def export_tflite(model_path_or_model, output_path):
     """
     model, _ = load_classifier(model_path_or_model)
     path = prepare_output_file(output_path, ".tflite")
-    model.export(str(path), format="litert", verbose=False, input_signature=pixel_signature(model),
-                 target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
+    with atomic_write(path) as temporary:
+        model.export(str(temporary), format="litert", verbose=False, input_signature=pixel_signature(model),
+                     target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
     return path

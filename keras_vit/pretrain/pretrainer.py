@@ -6,15 +6,16 @@ import pathlib
 import keras
 import numpy as np
 
+from keras_vit.atomic_files import atomic_write
 from keras_vit.data import DEFAULT_DATASET, make_augmentation, make_batches
 from keras_vit.models import preset_config
 from keras_vit.models.vit import image_size_pair
 from keras_vit.pretrain.autoencoder import build_mae
 from keras_vit.pretrain.recipe import MAE_BETA_2, pretraining_recipe
 from keras_vit.training.precision import check_precision, precision_scope
+from keras_vit.training.run_folder import finish_run
 from keras_vit.training.strategy import distributable
 from keras_vit.training.trainer import DEFAULT_MODEL, RunFiles, RunOptions, start_run
-from keras_vit.viz import plot_history
 from keras_vit.viz.reconstruction import plot_reconstruction
 
 ENCODER_FILE = "encoder.keras"
@@ -53,7 +54,8 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
 
     The output folder holds run.json, encoder.keras (the encoder: `create_model(model, include_top=False)` with the
     pretrained weights; `finetune` loads it into a classifier), history.csv (loss, val_loss), TensorBoard logs,
-    training_curves.png and reconstruction.png (test images: original, masked, reconstructed).
+    training_curves.png and reconstruction.png (test images: original, masked, reconstructed), each written
+    atomically; the backup is deleted once they are in place.
 
     Args:
         model: a ViT preset name (Swin is not supported).
@@ -111,10 +113,13 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
     history = run.fit(autoencoder, images(data.train, training=True),
                       None if data.validation is None else images(data.validation))
     result = PretrainResult(autoencoder, encoder, history, run.run_dir)
-    encoder.save(result.encoder_path)
-    plot_history(history, result.curves_path, title=f"{model} masked-image pretraining on {options.source}")
+    with atomic_write(result.encoder_path) as temporary:
+        encoder.save(temporary)
+    result.plot_curves(f"{model} masked-image pretraining on {options.source}")
     shown = data.test if data.sizes["test"] else data.train
     sample = np.stack([pixels for pixels, _ in shown.take(6).as_numpy_iterator()])
-    plot_reconstruction(autoencoder, sample, result.reconstruction_path,
-                        title=f"mask ratio {mask_ratio}, {len(history.get('loss', []))} epochs")
+    with atomic_write(result.reconstruction_path) as temporary:
+        plot_reconstruction(autoencoder, sample, temporary,
+                            title=f"mask ratio {mask_ratio}, {len(history.get('loss', []))} epochs")
+    finish_run(run.run_dir, [result.encoder_path, result.curves_path, result.reconstruction_path])
     return result

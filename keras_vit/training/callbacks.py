@@ -1,16 +1,21 @@
-"""Callbacks of `train`: the best model by validation accuracy, and a NaN loss that stops training with an error."""
+"""Callbacks of `train`: the best model by validation accuracy, a NaN loss that stops training with an error, the
+spaced and atomic backup, and the kill points of the tests."""
 
+import json
 import math
+import pathlib
 import time
 
 import keras
 
+from keras_vit.atomic_files import atomic_write, write_text_atomically
 from keras_vit.errors import KerasViTError
-from keras_vit.models import save_classifier
+from keras_vit.kill_points import kill_point
+from keras_vit.training.atomic_saves import save_classifier_atomically
 
 
 class SaveBestClassifier(keras.callbacks.Callback):
-    """Saves the model with its class names (`save_classifier`) whenever validation accuracy improves.
+    """Saves the model with its class names (`save_classifier_atomically`) whenever validation accuracy improves.
 
     `keras.callbacks.ModelCheckpoint` cannot write the class names beside the model, hence this callback.
 
@@ -36,7 +41,7 @@ class SaveBestClassifier(keras.callbacks.Callback):
         accuracy = (logs or {}).get("val_accuracy")
         if accuracy is not None and accuracy > self.best:
             self.best = accuracy
-            save_classifier(self.saved_model or self.model, self.path, self.class_names)
+            save_classifier_atomically(self.saved_model or self.model, self.path, self.class_names)
 
 
 class RaiseOnNaN(keras.callbacks.Callback):
@@ -70,11 +75,16 @@ class RaiseOnNaN(keras.callbacks.Callback):
 
 
 class IntervalBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` that writes its end-of-epoch backup at most every `min_interval` seconds.
+    """`keras.callbacks.BackupAndRestore` whose backups are spaced by `min_interval` seconds, atomic, and kept.
 
     Backing up weights and optimizer state after every epoch costs more than a short epoch itself (about 0.2 s an
     epoch for the nano ViT on the digits, where an epoch takes 0.5 s). The first and last epochs are always backed
     up; a killed run loses at most `min_interval` seconds of training. 0 backs up every epoch.
+
+    A backup is a weights file named after its epoch count (`epoch_3.weights.h5`) and `training_metadata.json`
+    naming it, each written with `atomic_write`: the metadata, renamed last, always names a complete weights file
+    of the epoch count it holds, and a kill during a backup leaves the previous one. The backup stays when training
+    ends: the run's final files are written from it, and the run removes it after them (`finish_run`).
 
     Args:
         backup_dir: folder of the backup.
@@ -85,7 +95,7 @@ class IntervalBackupAndRestore(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir, min_interval=30.0):
-        super().__init__(backup_dir)
+        super().__init__(backup_dir, delete_checkpoint=False)
         self.min_interval = float(min_interval)
         self._last_backup = -math.inf
 
@@ -94,3 +104,37 @@ class IntervalBackupAndRestore(keras.callbacks.BackupAndRestore):
         if now - self._last_backup >= self.min_interval or epoch + 1 == self.params.get("epochs"):
             super().on_epoch_end(epoch, logs)
             self._last_backup = now
+
+    def _load_model(self):
+        metadata = pathlib.Path(self._training_metadata_path)
+        if metadata.is_file():
+            self._weights_path = str(metadata.parent / json.loads(metadata.read_text())["weights"])
+        super()._load_model()
+
+    def _save_model(self):
+        backup_dir = pathlib.Path(self.backup_dir)
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        weights = backup_dir / f"epoch_{self._current_epoch}.weights.h5"
+        with atomic_write(weights) as temporary:
+            self.model.save_weights(temporary)
+        write_text_atomically(self._training_metadata_path, json.dumps(
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": weights.name}))
+        for older in backup_dir.glob("epoch_*.weights.h5"):
+            if older != weights:
+                older.unlink()
+
+
+class KillPoints(keras.callbacks.Callback):
+    """Reaches the kill points `batch` (each training batch's end) and `epoch_end` (see `keras_vit.kill_points`).
+
+    Place it after the callbacks that log an epoch and before the backup, so that `epoch_end` falls between them.
+
+    Example:
+        >>> model.fit(..., callbacks=[HistoryLogger("run/history.csv"), KillPoints(), IntervalBackupAndRestore(...)])
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        kill_point("batch")
+
+    def on_epoch_end(self, epoch, logs=None):
+        kill_point("epoch_end")

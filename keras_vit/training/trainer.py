@@ -6,17 +6,22 @@ import pathlib
 
 import keras
 
+from keras_vit.atomic_files import atomic_write
 from keras_vit.data import DEFAULT_DATASET, load_dataset, make_augmentation, make_batches
 from keras_vit.errors import KerasViTError
-from keras_vit.models import create_model, preset_config, save_classifier
+from keras_vit.kill_points import kill_point
+from keras_vit.models import create_model, preset_config
 from keras_vit.models.vit import image_size_pair
-from keras_vit.training.callbacks import IntervalBackupAndRestore, RaiseOnNaN, SaveBestClassifier
+from keras_vit.training.atomic_saves import save_classifier_atomically
+from keras_vit.training.callbacks import IntervalBackupAndRestore, KillPoints, RaiseOnNaN, SaveBestClassifier
 from keras_vit.training.epochs import epoch_steps
+from keras_vit.training.history import HistoryLogger, read_history
 from keras_vit.training.multi_worker_model import MultiWorkerModel
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.training.precision import check_precision, precision_scope
 from keras_vit.training.recipes import recommended_recipe
-from keras_vit.training.run_folder import BACKUP_DIR, HISTORY_FILE, LOGS_DIR, prepare_run_folder, read_history
+from keras_vit.training.run_folder import (
+    BACKUP_DIR, HISTORY_FILE, LOGS_DIR, finish_run, mark_trained, prepare_run_folder)
 from keras_vit.training.strategy import (
     check_batch_size, distributable, is_multi_worker, make_strategy, step_settings, worker_index)
 from keras_vit.viz import plot_history
@@ -36,6 +41,11 @@ class RunFiles:
     @property
     def curves_path(self):
         return self.output_dir / "training_curves.png"
+
+    def plot_curves(self, title):
+        """Plots the history to `curves_path`, written atomically."""
+        with atomic_write(self.curves_path) as temporary:
+            plot_history(self.history, temporary, title=title)
 
 
 @dataclasses.dataclass
@@ -71,11 +81,13 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
     cosine decay, label smoothing, and `model.fit`. The training arguments left as None take the model's
     recommended recipe (`keras_vit.training.recommended_recipe`; README lists them and their sources).
 
-    The output folder holds run.json (the arguments that define the run), the model after the last epoch
-    (model.keras), the best one by validation accuracy (best.keras; when there is a validation split), history.csv,
-    TensorBoard logs (logs/) and training_curves.png. During training, backup/ holds the state after the last
-    completed epoch: the same call, after a crash or a kill, resumes from there (learning-rate schedule included), and
-    the backup is deleted when training ends. Under a multi-worker strategy, worker N > 0 writes the same files in
+    The output folder holds run.json (the arguments that define the run, and its state), the model after the last
+    epoch (model.keras), the best one by validation accuracy (best.keras; when there is a validation split),
+    history.csv, TensorBoard logs (logs/) and training_curves.png. During training, backup/ holds the state after the
+    last backed-up epoch: the same call, after a crash or a kill, resumes from there (learning-rate schedule
+    included); killed after the last epoch, it runs no epoch and writes the final files from the backup, which is
+    deleted once they are in place (`keras_vit.training.run_folder`). Every file is written atomically: complete
+    under its name, or absent. Under a multi-worker strategy, worker N > 0 writes the same files in
     `output_dir/worker_N`.
 
     Args:
@@ -216,20 +228,27 @@ class Run:
                                ema_momentum=ema_momentum, beta_2=beta_2)
 
     def fit(self, trained, train_batches, validation_batches, extra_callbacks=()):
-        """`trained.fit` with the run's callbacks (history.csv, backup and resume, NaN stop, TensorBoard); returns
-        the history of every epoch, those before a resume included. `train_batches` are endless
-        (`make_batches(..., repeat=True)`); an epoch is `steps_per_epoch` steps of them."""
+        """`trained.fit` with the run's callbacks (history.csv, backup and resume, NaN stop, TensorBoard), then the
+        run folder marked "trained"; returns the history of every epoch, those before a resume included.
+        `train_batches` are endless (`make_batches(..., repeat=True)`); an epoch is `steps_per_epoch` steps of them.
+        When the backup holds every epoch, `fit` runs none: it restores the final weights. The optimizer is built
+        before `fit`, so that the training step is traced once (a step that creates variables is traced twice)."""
         history_path = self.run_dir / HISTORY_FILE
-        callbacks = [keras.callbacks.CSVLogger(str(history_path), append=True),  # logs an epoch before backing it up
+        callbacks = [HistoryLogger(history_path),  # logs an epoch before backing it up
                      *extra_callbacks,
+                     KillPoints(),
                      IntervalBackupAndRestore(str(self.run_dir / BACKUP_DIR),
                                               min_interval=self.options.backup_interval),
                      RaiseOnNaN(self.run_dir / BACKUP_DIR),
                      keras.callbacks.TensorBoard(str(self.run_dir / LOGS_DIR), write_graph=False)]
+        if not trained.optimizer.built:  # else the first step creates its variables, and is traced twice
+            trained.optimizer.build(trained.trainable_variables)
         trained.fit(train_batches, steps_per_epoch=self.steps_per_epoch,  # endless batches: `epoch_steps`
                     validation_data=validation_batches, epochs=self.epochs,
                     verbose=self.options.verbose, shuffle=False,  # the pipeline shuffles
                     callbacks=callbacks)
+        mark_trained(self.run_dir)
+        kill_point("trained")
         return read_history(history_path)
 
     def earlier_history(self):
@@ -333,8 +352,9 @@ def fit_classifier(name, config, recipe, network, options, ema_momentum=None, au
         distributable(make_batches(data.test, data.num_classes, run.batch_size)), verbose=0)
     result = TrainResult(classifier, history, float(test_accuracy), float(test_loss), data.sizes["test"],
                          run.run_dir)
-    save_classifier(classifier, result.model_path, data.class_names)
-    plot_history(history, result.curves_path, title=f"{name} on {options.data_dir or options.dataset}")
+    save_classifier_atomically(classifier, result.model_path, data.class_names)
+    result.plot_curves(f"{name} on {options.data_dir or options.dataset}")
+    finish_run(run.run_dir, [result.model_path, result.curves_path])
     return result
 
 
