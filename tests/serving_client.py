@@ -54,9 +54,16 @@ def main(job_path):
         serve_bytes, serve_pixels = model.signatures["serving_default"], model.signatures["serving_pixels"]
         first_answer = serve_bytes(image_bytes=images[:1])  # warm-up before measuring memory
         if architecture == job["guarded"]:
-            bomb = tf.constant([open(job["bomb"], "rb").read()])
-            report["bomb_message"], report["bomb_peak_growth_mib"] = _error_and_peak_growth_mib(
-                lambda: serve_bytes(image_bytes=bomb))
+            report["bombs"] = {
+                name: _error_and_peak_growth_mib(lambda path=path: serve_bytes(
+                    image_bytes=tf.constant([open(path, "rb").read()])))
+                for name, path in job["bombs"].items()}
+            too_many = job["max_batch"] + 1
+            report["too_many_images"] = {
+                "image_bytes": _error_and_peak_growth_mib(lambda: serve_bytes(
+                    image_bytes=tf.repeat(images[:1], too_many)))[0],
+                "images": _error_and_peak_growth_mib(lambda: serve_pixels(
+                    images=np.repeat(pixels[:1], too_many, axis=0)))[0]}
             report["errors"] = {
                 name: _error_and_peak_growth_mib(lambda data=data: serve_bytes(
                     image_bytes=tf.constant([base64.b64decode(data)])))[0]

@@ -1,6 +1,7 @@
 """SavedModel export for TF Serving: served in a process without keras_vit, it answers like the Keras model."""
 
 import base64
+import io
 import json
 import os
 import pathlib
@@ -13,6 +14,7 @@ import zlib
 
 import keras
 import numpy as np
+import PIL.Image
 import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
@@ -22,6 +24,7 @@ from keras_vit.cli import main
 from keras_vit.data.decode import decode_image
 from keras_vit.errors import KerasViTError
 from keras_vit.export import export_saved_model
+from keras_vit.export.saved_model import DEFAULT_MAX_BATCH
 from keras_vit.export.serving_layout import version_directory
 from keras_vit.models import save_classifier
 
@@ -60,6 +63,32 @@ def _png_bomb(width=15000, height=15000):
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
+def _gif_bombs():
+    """GIFs whose logical screen passes the pixel cap but whose frames are what the decoder allocates."""
+    def constant_gif(width, height):
+        buffer = io.BytesIO()
+        PIL.Image.new("P", (width, height), 0).save(buffer, "GIF")
+        data = buffer.getvalue()
+        start = 13 + 3 * 2 ** (data[10] % 8 + 1)  # after the global colour table: the one frame, then the trailer
+        return data[:start], data[start:-1]
+
+    head, frame = constant_gif(6000, 6000)
+    one_huge_frame = head[:6] + struct.pack("<HH", 1, 1) + head[10:] + frame + b";"  # 27 KB; 36 M pixels
+    head, frame = constant_gif(4096, 4096)
+    return {"gif frame outside a 1x1 screen": one_huge_frame, "gif of 400 frames": head + frame * 400 + b";",
+            "gif of 2 frames at the pixel cap": head + frame * 2 + b";"}
+
+
+def _jpeg_of_many_scans(scans=300):
+    """A progressive JPEG whose last scan is repeated: each repeat is one more pass of the decoder."""
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(
+        buffer, "JPEG", progressive=True)
+    data = buffer.getvalue()
+    last_scan = data[data.rindex(b"\xff\xda"):-2]
+    return data[:-2] + last_scan * (scans - data.count(b"\xff\xda")) + data[-2:]
+
+
 def _rest_body(images):
     instances = [{"image_bytes": {"b64": base64.b64encode(image).decode()}} for image in images]
     return json.dumps({"signature_name": "serving_default", "instances": instances})
@@ -82,11 +111,14 @@ def served(tmp_path_factory):
         expected[f"{architecture}_pixels"] = _softmax(model.predict(pixels, verbose=0).astype("float64"))
         expected[f"{architecture}_bytes"] = _softmax(model.predict(decoded, verbose=0).astype("float64"))
     np.save(root / "pixels.npy", pixels)
-    (root / "bomb.png").write_bytes(_png_bomb())
+    bombs = {"png of 15000x15000": _png_bomb(), **_gif_bombs(), "jpeg of 300 scans": _jpeg_of_many_scans()}
+    for index, (name, data) in enumerate(bombs.items()):
+        (root / f"bomb{index}").write_bytes(data)
     bad = {"empty": b"", "truncated": pngs[0][:20], "unknown format": b"not an image at all",
            "corrupt": pngs[0][:12] + b"IHDX" + pngs[0][16:], "corrupt pixel data": pngs[0][:41] + bytes(64),
            "truncated pixel data": pngs[0][:len(pngs[0]) // 2]}
-    job = {"exports": exports, "guarded": "vit", "pixels": str(root / "pixels.npy"), "bomb": str(root / "bomb.png"),
+    job = {"exports": exports, "guarded": "vit", "pixels": str(root / "pixels.npy"), "max_batch": DEFAULT_MAX_BATCH,
+           "bombs": {name: str(root / f"bomb{index}") for index, name in enumerate(bombs)},
            "images_b64": [base64.b64encode(png).decode() for png in pngs], "rest_body": _rest_body(pngs[:2]),
            "bad_b64": {name: base64.b64encode(data).decode() for name, data in bad.items()}}
     (root / "job.json").write_text(json.dumps(job))
@@ -127,11 +159,27 @@ def test_rest_predict_body_with_b64_images_gets_the_same_answer(served, architec
             str).tolist()
 
 
-def test_decompression_bomb_is_refused_before_decoding(served):
-    report = served["report"]
-    assert "too many pixels: the header declares 15000x15000" in report["bomb_message"]
-    print(f"peak RSS growth while refusing the 15000x15000 PNG: {report['bomb_peak_growth_mib']:.1f} MiB")
-    assert report["bomb_peak_growth_mib"] < 50  # decoding it would take 675 MB, 2.7 GB as float32
+BOMB_MESSAGES = {
+    "png of 15000x15000": "too many pixels: the header declares 15000x15000",
+    "gif frame outside a 1x1 screen": "corrupt: frame 1 of the GIF reaches outside its 1x1 logical screen",
+    "gif of 400 frames": "too many frames: the GIF has 400 frames, the limit is 100",
+    "gif of 2 frames at the pixel cap": "too many pixels: the 2 frames of the GIF hold 33554432 pixels together",
+    "jpeg of 300 scans": "too many scans: the JPEG has 300 start-of-scan markers, the limit is 100",
+}
+
+
+@pytest.mark.parametrize("name", BOMB_MESSAGES)
+def test_decompression_bombs_are_refused_before_decoding(served, name):
+    message, peak_growth_mib = served["report"]["bombs"][name]
+    assert BOMB_MESSAGES[name] in message
+    print(f"peak RSS growth while refusing the {name}: {peak_growth_mib:.1f} MiB")
+    assert peak_growth_mib < (50 if name.startswith("png") else 100)  # decoding the PNG: 675 MB, the GIFs: GBs
+
+
+def test_requests_of_more_than_max_batch_images_are_refused_in_both_signatures(served):
+    for signature, message in served["report"]["too_many_images"].items():
+        assert f"too many images: the request holds {DEFAULT_MAX_BATCH + 1} images, the limit is " \
+               f"{DEFAULT_MAX_BATCH}" in message, signature
 
 
 def test_bad_bytes_get_errors_that_say_which_and_the_server_keeps_working(served):

@@ -1,6 +1,8 @@
 """Image folders: corrupt files found before training, --skip-corrupt, a separate validation folder, bad layouts."""
 
+import io
 import logging
+import struct
 
 import numpy as np
 import pytest
@@ -37,7 +39,29 @@ def test_corrupt_files_are_all_named_before_training(tmp_path):
         load_image_folder(root, image_size=(4, 4))
     message = str(error.value)
     assert all(str(path) in message for path in bad) and "--skip-corrupt" in message
-    assert "Unknown image file format" in message, "the decoder's reason is given"
+    assert "notes.jpg (unknown format: the bytes are not a JPEG" in message, "the header check's reason is given"
+    assert "truncated.png (Invalid PNG data" in message, "the decoder's reason is given"
+
+
+def _gif_bomb(path):
+    """A GIF whose 1x1 logical screen passes any pixel cap, holding one 4000x4000 frame (the decoder allocates it)."""
+    buffer = io.BytesIO()
+    Image.new("P", (4000, 4000), 0).save(buffer, "GIF")
+    data = buffer.getvalue()
+    path.write_bytes(data[:6] + struct.pack("<HH", 1, 1) + data[10:])
+    return path
+
+
+def test_a_decompression_bomb_in_a_folder_is_named_without_being_decoded_or_skipped(tmp_path, caplog):
+    root = _write(tmp_path / "images", {"cat": 3, "dog": 3})
+    bomb = _gif_bomb(root / "cat" / "bomb.gif")
+    assert find_corrupt_images([bomb]) == {
+        str(bomb): "corrupt: frame 1 of the GIF reaches outside its 1x1 logical screen"}
+    with pytest.raises(KerasViTError, match=r"1 unreadable or corrupt file.*bomb.gif \(corrupt: frame 1 of the GIF"):
+        load_image_folder(root, image_size=(4, 4))
+    with caplog.at_level(logging.WARNING, logger="keras_vit"):
+        data = load_image_folder(root, image_size=(4, 4), skip_corrupt=True)
+    assert "bomb.gif" in caplog.text and sum(data.sizes.values()) == 6
 
 
 def test_skip_corrupt_skips_and_counts_them_in_the_log(tmp_path, caplog):

@@ -1,8 +1,10 @@
 """`predict_images` and `keras-vit predict`: same pixels and probabilities as the model, class names, errors."""
 
+import io
 import re
 
 import numpy as np
+import PIL.Image
 import pytest
 import tensorflow as tf
 
@@ -84,6 +86,17 @@ def test_unreadable_images_are_named_in_one_line(model_file, image_files, tmp_pa
     assert "\n" not in str(error.value) and "Traceback" not in str(error.value), what
     assert cli.main(["predict", str(model_file), str(bad)]) == 2
     assert capsys.readouterr().err.startswith("keras-vit: error: Image file")
+
+
+def test_a_decompression_bomb_is_refused_before_decoding_with_the_reason(model_file, tmp_path):
+    buffer = io.BytesIO()
+    PIL.Image.new("P", (600, 600)).save(buffer, "GIF")
+    gif = buffer.getvalue()
+    bomb = tmp_path / "bomb.gif"
+    bomb.write_bytes(gif[:6] + b"\x01\x00\x01\x00" + gif[10:])  # a 1x1 logical screen: the frame reaches out
+    with pytest.raises(KerasViTError, match=r"Image file '.*bomb.gif' could not be decoded as a JPEG, PNG, BMP or "
+                                            r"GIF image: corrupt: frame 1 of the GIF reaches outside its 1x1"):
+        keras_vit.predict_images(model_file, [bomb])
 
 
 def test_bad_arguments_are_refused_with_their_names(model_file, image_files, tmp_path):

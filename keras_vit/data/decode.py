@@ -43,5 +43,5 @@ def resize_pixels(image, image_size):
         >>> resize_pixels(tf.zeros((28, 28, 1), tf.uint8), (32, 32)).shape
         TensorShape([32, 32, 1])
     """
-    image = tf.image.resize(tf.cast(image, tf.float32), image_size)
+    image = tf.image.resize(image, image_size)  # float32 out; from uint8 it needs no full-size float32 copy
     return tf.ensure_shape(tf.clip_by_value(image, 0.0, 255.0), (*image_size, image.shape[-1]))

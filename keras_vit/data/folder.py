@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vit.data.dataset import ImageClassificationData
-from keras_vit.data.decode import decode_image
+from keras_vit.data.image_guards import FILE_LIMITS, guarded_decode_image
 from keras_vit.data.scan import check_images
 from keras_vit.errors import KerasViTError
 
@@ -21,8 +21,10 @@ def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, ski
 
     The split is stratified and fixed (the same files land in the same split on every run). With a separate
     `validation_dir` (same class sub-folders), `data_dir` splits 90 / 10 into train / test and every image of
-    `validation_dir` validates. Every file is decoded once before anything else, so an unreadable or corrupt file
-    fails here, named by path, instead of in the middle of training (`skip_corrupt` skips and logs them instead).
+    `validation_dir` validates. Every file is checked and decoded once before anything else, so an unreadable or
+    corrupt file, or one whose header declares more than `keras_vit.data.image_guards.FILE_LIMITS` allow (a
+    decompression bomb), fails here, named by path, instead of in the middle of training (`skip_corrupt` skips and
+    logs them instead).
 
     Images are decoded (JPEG, PNG, BMP, GIF: first frame) to `channels` channels and resized to `image_size` with
     bilinear interpolation (`keras_vit.data.decode_image`, shared with prediction and serving). Mixed grayscale,
@@ -84,7 +86,7 @@ def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, ski
     height, width = image_size
 
     def decode(path, label):
-        return decode_image(tf.io.read_file(path), (height, width), channels), label
+        return guarded_decode_image(tf.io.read_file(path), (height, width), channels, **FILE_LIMITS), label
 
     datasets = {
         split: tf.data.Dataset.from_tensor_slices((tf.constant(paths, tf.string), np.asarray(labels, "int32"))).map(

@@ -5,6 +5,7 @@ import re
 
 import tensorflow as tf
 
+from keras_vit.data.image_guards import FILE_LIMITS, file_image_problem, image_problem
 from keras_vit.errors import KerasViTError
 
 logger = logging.getLogger("keras_vit")
@@ -12,13 +13,18 @@ MAX_LISTED = 20  # bad files named in an error; the rest are counted
 
 
 def find_corrupt_images(paths):
-    """Decodes every file once (in parallel, with the same TensorFlow decoder training uses) and returns the bad ones.
+    """Checks and decodes every file once (in parallel, with the same TensorFlow decoder training uses) and returns
+    the bad ones.
+
+    Each file's headers are checked first (`keras_vit.data.image_guards.image_problem` with `FILE_LIMITS`): a file
+    that declares more than the limits allow (a decompression bomb) is reported without being decoded.
 
     Args:
         paths: image file paths.
 
     Returns:
-        {path: reason} of the files that cannot be read or decoded, in the order of `paths`.
+        {path: reason} of the files that cannot be read, fail a check or cannot be decoded, in the order of
+        `paths`.
 
     Example:
         >>> find_corrupt_images(["ok.png", "broken.jpg"])
@@ -29,11 +35,14 @@ def find_corrupt_images(paths):
         return {}
 
     def decodes(path):
-        image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
-        return path, tf.shape(image)[0]
+        image_bytes = tf.io.read_file(path)
+        passes = tf.equal(image_problem(image_bytes, **FILE_LIMITS), "")
+        decoded = tf.cond(passes, lambda: tf.shape(tf.io.decode_image(image_bytes, expand_animations=False))[0],
+                          lambda: tf.constant(-1))
+        return path, decoded
 
     good = tf.data.Dataset.from_tensor_slices(paths).map(decodes, num_parallel_calls=tf.data.AUTOTUNE)
-    good = {path.decode() for path, _ in good.ignore_errors().as_numpy_iterator()}
+    good = {path.decode() for path, height in good.ignore_errors().as_numpy_iterator() if height >= 0}
     return {path: _reason(path) for path in paths if path not in good}
 
 
@@ -62,7 +71,11 @@ def check_images(paths, skip_corrupt=False, what="images"):
 
 def _reason(path):
     try:
-        tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+        image_bytes = tf.io.read_file(path)
+        problem = file_image_problem(image_bytes).numpy().decode()
+        if problem:
+            return problem
+        tf.io.decode_image(image_bytes, expand_animations=False)
     except (tf.errors.OpError, ValueError) as error:
         message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", getattr(error, "message", str(error)))
         message = re.sub(r"\s*\[Op:\w+\].*$", "", message.strip().splitlines()[0] if message.strip() else "")

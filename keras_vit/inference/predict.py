@@ -6,12 +6,15 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vit.data.decode import decode_image
+from keras_vit.data.image_guards import file_image_problem
 from keras_vit.errors import KerasViTError
 from keras_vit.models.saving import load_classifier
 
 
 def load_image(path, image_size, channels):
-    """Reads an image file and decodes it exactly as training does (`decode_image`).
+    """Reads an image file, checks its headers and decodes it exactly as training does (`decode_image`).
+
+    The checks are those of training folders (`keras_vit.data.image_guards.FILE_LIMITS`), made before decoding.
 
     Args:
         path: a JPEG, PNG, BMP or GIF file.
@@ -22,7 +25,8 @@ def load_image(path, image_size, channels):
         float32 array of shape (height, width, channels), pixels in [0, 255].
 
     Raises:
-        KerasViTError: the file is missing, or it is not an image TensorFlow can decode.
+        KerasViTError: the file is missing, fails a check (the problem is named), or is not an image TensorFlow
+            can decode.
 
     Example:
         >>> load_image("cat.jpg", (224, 224), 3).shape
@@ -31,12 +35,14 @@ def load_image(path, image_size, channels):
     path = pathlib.Path(path)
     if not path.is_file():
         raise KerasViTError(f"Image file '{path}' does not exist.")
-    try:
-        return decode_image(path.read_bytes(), image_size, channels).numpy()
-    except tf.errors.InvalidArgumentError as error:  # TensorFlow's multi-line message, reduced to its first line
-        reason = error.message.strip().splitlines()[0]
-        raise KerasViTError(
-            f"Image file '{path}' could not be decoded as a JPEG, PNG, BMP or GIF image: {reason}") from None
+    image_bytes = tf.constant(path.read_bytes())
+    reason = file_image_problem(image_bytes).numpy().decode()  # refused before the decoder sees the bytes
+    if not reason:
+        try:
+            return decode_image(image_bytes, image_size, channels).numpy()
+        except tf.errors.InvalidArgumentError as error:  # TensorFlow's multi-line message, reduced to its first line
+            reason = error.message.strip().splitlines()[0]
+    raise KerasViTError(f"Image file '{path}' could not be decoded as a JPEG, PNG, BMP or GIF image: {reason}")
 
 
 def predict_images(model_path, image_paths, top_k=5):
