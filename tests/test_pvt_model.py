@@ -12,6 +12,7 @@ import pvt_numpy
 from keras_vit import KerasViTError, layers
 from keras_vit.cli import main
 from keras_vit.models import PRESETS, count_pvt_parameters
+from test_swin_model import dtype_policy, images, randomize, trainable_parameters  # noqa: F401 (helpers, a fixture)
 
 # Trainable parameters with 1000 classes: timm 1.0.31 for PVT v2; PVT v1 from the official definitions
 # (whai362/PVT, classification/pvt.py; the README rounds them to 13.2M, 24.5M, 44.2M and 61.4M).
@@ -33,25 +34,11 @@ TINY = dict(patch_size=2, num_classes=5, embed_dims=(8, 16, 24), depths=(1, 2, 1
             mlp_ratios=(2, 3, 2), sr_ratios=(4, 2, 1), mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
 
 
-def trainable_parameters(model):
-    return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
-
-
 def tiny_pvt(version=2, image_size=(22, 18), **overrides):
     """Three stages on 11x9, 6x5 and 3x3 grids (v2) or 11x9, 5x4 and 2x2 (v1): no side a multiple of 4 or 2."""
     arguments = {**TINY, "image_size": image_size, "version": version,
                  "pooling": "token" if version == 1 else "gap"}
     return keras_vit.build_pvt(**{**arguments, **overrides})
-
-
-def images(shape, seed=0):
-    return np.random.default_rng(seed).uniform(0, 255, size=shape).astype("float32")
-
-
-def randomize(model, seed):
-    rng = np.random.default_rng(seed)
-    for weight in model.trainable_weights:
-        weight.assign(weight + (rng.normal(size=weight.shape) * 0.1).astype("float32"))
 
 
 @pytest.mark.parametrize("name,expected", list(REFERENCE_PARAMETERS.items()))
@@ -184,15 +171,6 @@ def test_model_config_round_trip(version):
     inputs = images((2, 22, 18, 3), seed=4)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(inputs)), keras.ops.convert_to_numpy(model(inputs)),
                                atol=1e-6, rtol=0)
-
-
-@pytest.fixture
-def dtype_policy(request):
-    """Sets the global dtype policy for one test and restores the previous one."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(request.param)
-    yield request.param
-    keras.config.set_dtype_policy(previous)
 
 
 @pytest.mark.parametrize("dtype_policy,tolerance,version,linear",
