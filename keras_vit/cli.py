@@ -53,13 +53,28 @@ def _models(pattern):
               f"{preset['pooling']:>7} {preset['num_classes']:>7}")
 
 
-def _export(model_path, export_format, output, name, version):
+_SERVING_LIMITS = {  # parameters of export_saved_model, with their help (defaults in keras_vit.data.image_guards)
+    "max_bytes": "largest encoded image (default 16 MiB)",
+    "max_pixels": "largest width x height in an image's header, and of all frames of a GIF together "
+                  "(default 4096 x 4096)",
+    "max_frames": "most frames of a GIF (default 100)",
+    "max_jpeg_scans": "most scans of a JPEG (default 100)",
+    "max_batch": "most images in one request (default 64)",
+    "parallel_decodes": "images of a request decoded at once (default 2)",
+}
+
+
+def _export(model_path, export_format, output, name, version, **limits):
     from keras_vit import export
 
+    limits = {key: value for key, value in limits.items() if value is not None}
     if export_format == "saved_model":
-        path = export.export_saved_model(model_path, output, name=name, version=version)
+        path = export.export_saved_model(model_path, output, name=name, version=version, **limits)
     elif name is not None or version is not None:
         raise KerasViTError("--name and --version apply to --format saved_model only.")
+    elif limits:
+        raise KerasViTError(f"{', '.join(map(_flag, limits))} apply to --format saved_model only (the serving "
+                            f"signature's limits).")
     else:
         path = getattr(export, f"export_{export_format}")(model_path, output)
     print(f"Saved {path}")
@@ -270,6 +285,8 @@ def _parser():
     export_parser.add_argument("--name", help="saved_model: model folder name (default: the model's name)")
     export_parser.add_argument("--version", type=int,
                                help="saved_model: version number (default: the next one); never overwritten")
+    for limit, help_text in _SERVING_LIMITS.items():
+        export_parser.add_argument(_flag(limit), type=int, help=f"saved_model: {help_text}")
     export_parser.set_defaults(command=_export)
 
     predict_parser = commands.add_parser("predict", help="top classes and probabilities of images")
@@ -303,6 +320,11 @@ def _parser():
     explain_parser.add_argument("--output", dest="output_path", required=True, help="the PNG to write")
     explain_parser.set_defaults(command=_explain)
     return parser
+
+
+def _flag(parameter):
+    """The command-line flag of a Python parameter name."""
+    return "--" + parameter.replace("_", "-")
 
 
 if __name__ == "__main__":

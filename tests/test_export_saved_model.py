@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import math
 import os
 import pathlib
 import re
@@ -24,7 +25,9 @@ from keras_vit.cli import main
 from keras_vit.data.decode import decode_image
 from keras_vit.errors import KerasViTError
 from keras_vit.export import export_saved_model
-from keras_vit.export.saved_model import DEFAULT_MAX_BATCH
+from keras_vit.data.image_guards import (DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES, DEFAULT_MAX_JPEG_SCANS,
+                                        DEFAULT_MAX_PIXELS)
+from keras_vit.export.saved_model import DEFAULT_MAX_BATCH, DEFAULT_PARALLEL_DECODES
 from keras_vit.export.serving_layout import version_directory
 from keras_vit.models import save_classifier
 
@@ -280,7 +283,7 @@ def test_a_keras_file_exports_from_the_command_line_with_its_class_names(tmp_pat
     model = _tiny_model("vit")
     save_classifier(model, tmp_path / "model.keras", CLASS_NAMES)
     argv = ["export", str(tmp_path / "model.keras"), "--format", "saved_model", "--output", str(tmp_path / "serving"),
-            "--name", "pets", "--version", "4"]
+            "--name", "pets", "--version", "4", "--max-batch", "2"]
     assert main(argv) == 0
     assert capsys.readouterr().out.strip() == f"Saved {tmp_path / 'serving' / 'pets' / '4'}"
     served = tf.saved_model.load(str(tmp_path / "serving" / "pets" / "4"))
@@ -289,10 +292,28 @@ def test_a_keras_file_exports_from_the_command_line_with_its_class_names(tmp_pat
     expected = _softmax(model.predict(decode_image(image, (32, 32), 3)[None], verbose=0).astype("float64"))
     np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-5)
     assert answer["top_k_classes"].numpy()[0, 0].decode() == CLASS_NAMES[int(expected.argmax())]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="too many images: the request holds 3 images, the "
+                                                             "limit is 2"):
+        served.signatures["serving_default"](image_bytes=tf.stack([image] * 3))
     assert main(argv) == 2
     assert "already exists" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "model.keras"), "--format", "onnx", "--output", "x.onnx", "--version", "1"]) == 2
     assert "--name and --version apply to --format saved_model only" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "model.keras"), "--format", "tflite", "--output", "x.tflite",
+                 "--max-pixels", "9", "--max-frames", "3"]) == 2
+    assert "--max-pixels, --max-frames apply to --format saved_model only" in capsys.readouterr().err
+
+
+def test_the_export_help_gives_the_serving_defaults_of_the_library(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    export_help = capsys.readouterr().out
+    expected = [f"{DEFAULT_MAX_BYTES // 2**20} MiB", f"default {math.isqrt(DEFAULT_MAX_PIXELS)} x",
+                f"default {DEFAULT_MAX_FRAMES})", f"default {DEFAULT_MAX_JPEG_SCANS})",
+                f"default {DEFAULT_MAX_BATCH})", f"default {DEFAULT_PARALLEL_DECODES})"]
+    assert math.isqrt(DEFAULT_MAX_PIXELS) ** 2 == DEFAULT_MAX_PIXELS
+    for text in expected:
+        assert text in " ".join(export_help.split()), text
 
 
 def test_a_keras_file_with_a_lambda_layer_is_refused(tmp_path):
