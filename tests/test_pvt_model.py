@@ -6,12 +6,15 @@ import re
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_vit
 import pvt_numpy
 from keras_vit import KerasViTError, layers
 from keras_vit.cli import main
-from keras_vit.models import PRESETS, count_pvt_parameters
+from keras_vit.inference.predict import load_image
+from keras_vit.models import PRESETS, count_pvt_parameters, save_classifier
+from keras_vit.viz.saliency import grad_cam
 from test_swin_model import dtype_policy, images, randomize, trainable_parameters  # noqa: F401 (helpers, a fixture)
 
 # Trainable parameters with 1000 classes: timm 1.0.31 for PVT v2; PVT v1 from the official definitions
@@ -262,3 +265,30 @@ def test_short_cli_training_run_of_a_small_pvt(tmp_path, monkeypatch):
     assert model.input_shape == (None, 8, 8, 1) and model.output_shape == (None, 10)
     assert isinstance(model.get_layer("stage_1_block_0"), layers.PVTBlock)
     assert model.get_layer("stage_0_block_0").attention.key_grid == (2, 2)  # the 4x4 grid of 8x8 digits, halved
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_grad_cam_explains_the_last_stage_and_follows_the_class(version):
+    model = tiny_pvt(version, num_classes=3)
+    randomize(model, seed=20 + version)
+    inputs = images((2, 22, 18, 3), seed=21)
+    maps = [grad_cam(model, inputs, class_index=index) for index in range(3)]
+    for heatmap in maps:
+        assert heatmap.shape == (2, 22, 18) and np.isfinite(heatmap).all()
+        assert heatmap.min() >= 0.0 and 0.0 < heatmap.max() <= 1.0
+    assert np.abs(maps[0] - maps[1]).max() > 1e-2
+    predicted = np.argmax(keras.ops.convert_to_numpy(model(inputs)), axis=-1)
+    np.testing.assert_allclose(grad_cam(model, inputs), [maps[c][i] for i, c in enumerate(predicted)], atol=1e-6)
+
+
+def test_explain_writes_a_grad_cam_png_for_a_pvt(tmp_path):
+    model = tiny_pvt(2, num_classes=3)
+    randomize(model, seed=22)
+    path = tmp_path / "pvt.keras"
+    save_classifier(model, path, ["cat", "dog", "bird"])
+    image = tmp_path / "image.png"
+    image.write_bytes(tf.io.encode_png(images((22, 18, 3), seed=23).astype("uint8")).numpy())
+    heatmap = keras_vit.explain_image(path, image, tmp_path / "explained.png")
+    pixels = load_image(image, (22, 18), 3)
+    np.testing.assert_allclose(heatmap, grad_cam(model, pixels[None])[0], atol=1e-5)
+    assert (tmp_path / "explained.png").read_bytes().startswith(b"\x89PNG")
