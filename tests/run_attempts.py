@@ -10,7 +10,8 @@ stdout:
   driver SIGKILLs the child that many seconds after the child's first new row of `history.csv` (so that every
   attempt trains at least one epoch), unless it ended before.
 - answer: {"signal": the signal that ended the child or null, "exit_code": its exit code or null, "epochs": the
-  epochs (from 1) it started, from its "Epoch k/N" lines (verbose=2)}.
+  epochs (from 1) it started, from its "Epoch k/N" lines (Keras prints them with verbose=2, for 2 epochs or
+  more)}.
 """
 
 import csv

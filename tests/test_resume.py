@@ -79,8 +79,12 @@ def test_an_output_folder_of_another_or_a_finished_run_is_an_error(tmp_path):
     assert json.loads((output / "run.json").read_text())["epochs"] == 2
 
 
-def test_a_run_leaves_the_best_model_logs_history_and_curves(tmp_path):
+def test_a_run_leaves_the_best_model_logs_history_and_curves_and_traces_its_step_once(tmp_path, monkeypatch):
+    traced = []
+    train_step = keras.Model.train_step
+    monkeypatch.setattr(keras.Model, "train_step", lambda self, data: (traced.append(1), train_step(self, data))[1])
     result = keras_vit.train(**TINY, epochs=2, output_dir=tmp_path / "run")
+    assert len(traced) == 1, "the optimizer is built before fit: no variable created in the traced step"
     model, class_names = keras_vit.models.load_classifier(result.best_model_path)
     assert class_names == [str(digit) for digit in range(10)] and model.output_shape == (None, 10)
     assert any((result.output_dir / "logs").rglob("events.out.tfevents.*"))
@@ -99,3 +103,27 @@ def test_backups_are_spaced_by_the_interval_but_cover_the_first_and_last_epoch(t
     backup._save_model = lambda: (saved.append(backup._current_epoch), original())
     model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=4, verbose=0, callbacks=[backup])
     assert saved == backed_up_epochs
+
+
+def test_a_backup_names_its_weights_file_and_outlives_fit_and_the_next_fit_resumes_from_it(tmp_path):
+    def model():
+        network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        network.compile(optimizer="sgd", loss="mse")
+        return network
+
+    class Epochs(keras.callbacks.Callback):
+        begun = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.begun.append(epoch)
+
+    data = np.zeros((4, 2)), np.zeros((4, 1))
+    model().fit(*data, batch_size=2, epochs=3, verbose=0, callbacks=[
+        IntervalBackupAndRestore(str(tmp_path / "backup"), min_interval=0)])
+    assert sorted(path.name for path in (tmp_path / "backup").iterdir()) == [
+        "epoch_3.weights.h5", "training_metadata.json"], "older backups are removed, the last one kept"
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["weights"] == "epoch_3.weights.h5"
+    resumed = model()
+    resumed.fit(*data, batch_size=2, epochs=5, verbose=0, callbacks=[
+        Epochs(), IntervalBackupAndRestore(str(tmp_path / "backup"), min_interval=0)])
+    assert Epochs.begun == [3, 4] and int(resumed.optimizer.iterations.numpy()) == 5 * 2

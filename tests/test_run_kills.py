@@ -80,7 +80,7 @@ def _leftovers(output):
 
 def test_a_run_killed_at_each_phase_resumes_from_its_last_backup_and_finishes(driver, tmp_path):
     output = tmp_path / "run"
-    run = dict(TINY_RUN, epochs=5, output_dir=str(output))
+    run = dict(TINY_RUN, epochs=4, output_dir=str(output))
 
     within_epoch_2 = driver.attempt("train", run, kill_at=f"batch@{STEPS_PER_EPOCH + 2}")
     _killed(within_epoch_2)
@@ -98,34 +98,34 @@ def test_a_run_killed_at_each_phase_resumes_from_its_last_backup_and_finishes(dr
 
     after_the_last_epoch = driver.attempt("train", run, kill_at="trained")
     _killed(after_the_last_epoch)
-    assert after_the_last_epoch["epochs"] == [4, 5] and _state(output) == "trained" and _backed_up(output) == 5
+    assert after_the_last_epoch["epochs"] == [4] and _state(output) == "trained" and _backed_up(output) == 4
     assert not (output / "model.keras").exists()
 
     during_model_write = driver.attempt("train", run, kill_at="write:model.keras")
     _killed(during_model_write)
     assert during_model_write["epochs"] == [], "a trained run runs no epoch again"
-    assert not (output / "model.keras").exists() and _state(output) == "trained" and _backed_up(output) == 5
+    assert not (output / "model.keras").exists() and _state(output) == "trained" and _backed_up(output) == 4
     assert any(name.endswith(".model.keras") for name in _leftovers(output))
 
     last = driver.attempt("train", run)
     _completed(last)
     assert last["epochs"] == [], "nor does a run killed in its final files"
     assert _state(output) == "finished" and not (output / "backup").exists() and not _leftovers(output)
-    assert _logged(output) == [0, 1, 2, 3, 4], "each epoch logged once"
+    assert _logged(output) == [0, 1, 2, 3], "each epoch logged once"
     model, class_names = load_classifier(output / "model.keras")
     assert class_names == [str(digit) for digit in range(10)]
-    assert int(model.optimizer.iterations.numpy()) == 5 * STEPS_PER_EPOCH, "no step trained twice"
+    assert int(model.optimizer.iterations.numpy()) == 4 * STEPS_PER_EPOCH, "no step trained twice"
     assert load_classifier(output / "best.keras")[0].output_shape == (None, 10)
     assert (output / "training_curves.png").is_file()
 
 
 def test_random_kills_cost_at_most_their_epoch_and_end_in_the_model_of_an_unkilled_run(driver, tmp_path):
-    epochs, kills = 20, 4
+    epochs, kills = 10, 3
     run = dict(TINY_RUN, epochs=epochs, output_dir=str(tmp_path / "killed"))
     moments = random.Random(21)
     started, killed = [], 0
     for _ in range(kills):
-        answer = driver.attempt("train", run, kill_after=moments.uniform(0.0, 2.5))
+        answer = driver.attempt("train", run, kill_after=moments.uniform(0.0, 1.5))
         started += answer["epochs"]
         if answer["signal"] is None:
             break
@@ -144,13 +144,13 @@ def test_random_kills_cost_at_most_their_epoch_and_end_in_the_model_of_an_unkill
     _completed(unkilled)
     final = {name: _last(tmp_path / name / "history.csv") for name in ("killed", "unkilled")}
     # a resumed run restarts the shuffled stream: it sees other batches, not other weights or another schedule
-    assert final["killed"]["val_accuracy"] == pytest.approx(final["unkilled"]["val_accuracy"], abs=0.03)
-    assert final["killed"]["val_loss"] == pytest.approx(final["unkilled"]["val_loss"], rel=0.1)
+    assert final["killed"]["val_accuracy"] == pytest.approx(final["unkilled"]["val_accuracy"], abs=0.02)
+    assert final["killed"]["val_loss"] == pytest.approx(final["unkilled"]["val_loss"], rel=0.03)
 
 
 def test_a_pretraining_killed_after_its_last_epoch_writes_its_final_files_without_training(driver, tmp_path):
     output = tmp_path / "mae"
-    run = dict(model="vit_nano_patch4_28", dataset="digits", depth=1, decoder_depth=1, epochs=2, batch_size=256,
+    run = dict(model="vit_nano_patch4_28", dataset="digits", depth=1, decoder_depth=1, epochs=2, batch_size=512,
                jit_compile=False, steps_per_execution=1, verbose=2, backup_interval=0, output_dir=str(output))
 
     after_the_last_epoch = driver.attempt("pretrain", run, kill_at="trained")
