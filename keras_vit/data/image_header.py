@@ -27,7 +27,7 @@ def read_image_header(image_bytes):
     """What a JPEG, PNG, BMP or GIF declares in its headers, and what is wrong with them.
 
     Time: constant for PNG and BMP; for JPEG one graph-loop iteration per marker segment before the frame header
-    (at most 1024) and one vectorised pass over the bytes (counting start-of-scan markers); for GIF one iteration
+    (at most 1024) and one pass over the bytes (counting start-of-scan markers); for GIF one iteration
     per block or sub-block (at most `keras_vit.data.gif_header.GIF_MAX_BLOCKS`). Memory: a copy of the bytes at most.
 
     Args:
@@ -123,8 +123,7 @@ def _jpeg_scans(image_bytes):
     Entropy-coded data never holds FF DA (an FF there is followed by 00 or a restart marker), so counting the byte
     pair over the whole file counts the scans, plus those of any thumbnail the metadata embeds: never fewer.
     """
-    data = tf.io.decode_raw(image_bytes, tf.uint8)
-    return tf.math.count_nonzero(tf.equal(data[:-1], 0xFF) & tf.equal(data[1:], 0xDA), dtype=tf.int64)
+    return tf.size(tf.strings.split(image_bytes, sep=b"\xff\xda"), out_type=tf.int64) - 1  # one copy of the bytes
 
 
 def _unreadable(problem):
