@@ -7,7 +7,8 @@ the case's bytes go through one of
   does per image), to 224 x 224 x 3;
 - `unguarded`: `keras_vit.data.decode_image` alone (what the decoder would cost without the guards);
 - `request`: a request of `--batch` images mapped as `serving_default` maps them, with `parallel_decodes` images
-  decoded at once (the export default, 2, and TensorFlow's graph default, 10).
+  decoded at once (the export default, 2, and TensorFlow's graph default, 10), with 16 inter-op threads (as on
+  a 16-core server; with TensorFlow's default of one per core, a 2-core machine never has more than 2 in flight).
 
 Printed per case: the peak RSS growth (MiB), seconds, and the guard's message if it refused the bytes.
 
@@ -35,6 +36,7 @@ import numpy as np  # noqa: E402
 import PIL.Image  # noqa: E402
 
 SIDE = 4096  # the side of an image at the default pixel cap (4096 x 4096)
+INTER_OP_THREADS = 16  # as on a 16-core server: TensorFlow's default is the core count, which caps ops in flight
 
 
 def _gradient(side=SIDE):
@@ -96,6 +98,7 @@ def measure(path, mode, batch):
     """Runs in the subprocess: (peak RSS growth in MiB, seconds, refusal message or None) of one case."""
     import tensorflow as tf
 
+    tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS)
     from keras_vit.data import decode_image
     from keras_vit.data.image_guards import guarded_decode_image
 
