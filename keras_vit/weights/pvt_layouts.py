@@ -50,7 +50,8 @@ class PvtNames:
 
 PVT_LAYOUTS = {
     "timm-pvt_v2": PvtNames(2, first_embedding="patch_embed", embedding="stages.{stage}.downsample",
-                            block="stages.{stage}.blocks.{index}", dwconv="mlp.dwconv", stage_norm="stages.{stage}.norm"),
+                            block="stages.{stage}.blocks.{index}", dwconv="mlp.dwconv",
+                            stage_norm="stages.{stage}.norm"),
     "official-pvt_v2": PvtNames(2, first_embedding="patch_embed1", embedding="patch_embed{number}",
                                 block="block{number}.{index}", dwconv="mlp.dwconv.dwconv", stage_norm="norm{number}"),
     "official-pvt": PvtNames(1, first_embedding="patch_embed1", embedding="patch_embed{number}",
