@@ -47,8 +47,8 @@ class SaveBestClassifier(keras.callbacks.Callback):
 class RaiseOnNaN(keras.callbacks.Callback):
     """Raises `KerasViTError` as soon as the training loss is NaN or infinite.
 
-    Unlike `keras.callbacks.TerminateOnNaN`, which lets `fit` end normally (so that `BackupAndRestore` then deletes
-    its backup, after backing up the NaN weights), the error leaves `fit` at once and the last backup stays.
+    Unlike `keras.callbacks.TerminateOnNaN`, which lets `fit` end normally (after backing up the NaN weights, and
+    the run would count as trained), the error leaves `fit` at once and the last backup stays.
 
     Args:
         backup_dir: the `BackupAndRestore` folder, named in the error.

@@ -242,7 +242,8 @@ class Run:
                      RaiseOnNaN(self.run_dir / BACKUP_DIR),
                      keras.callbacks.TensorBoard(str(self.run_dir / LOGS_DIR), write_graph=False)]
         if not trained.optimizer.built:  # else the first step creates its variables, and is traced twice
-            trained.optimizer.build(trained.trainable_variables)
+            with self.strategy.scope():
+                trained.optimizer.build(trained.trainable_variables)
         trained.fit(train_batches, steps_per_epoch=self.steps_per_epoch,  # endless batches: `epoch_steps`
                     validation_data=validation_batches, epochs=self.epochs,
                     verbose=self.options.verbose, shuffle=False,  # the pipeline shuffles
