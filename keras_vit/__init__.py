@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from keras_vit import layers, models, weights  # noqa: E402
 from keras_vit.errors import KerasViTError  # noqa: E402
 from keras_vit.models import (  # noqa: E402
-    build_swin, build_vit, count_parameters, create_model, list_models, preset_config)
+    build_pvt, build_swin, build_vit, count_parameters, create_model, list_models, preset_config)
 from keras_vit.version import __version__  # noqa: E402
 
 try:

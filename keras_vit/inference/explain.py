@@ -7,21 +7,22 @@ import tensorflow as tf
 
 from keras_vit.errors import KerasViTError
 from keras_vit.inference.predict import load_image
-from keras_vit.layers import SwinTransformerBlock, TransformerBlock
+from keras_vit.layers import PVTBlock, SwinTransformerBlock, TransformerBlock
 from keras_vit.models.saving import load_classifier
 from keras_vit.viz.attention_rollout import attention_rollout
 from keras_vit.viz.overlay import plot_overlay
 from keras_vit.viz.saliency import grad_cam
 
 # Which map explains which architecture, found by the type of its blocks.
-_EXPLAINERS = ((TransformerBlock, attention_rollout, "attention rollout"), (SwinTransformerBlock, grad_cam, "Grad-CAM"))
+_EXPLAINERS = ((TransformerBlock, attention_rollout, "attention rollout"), (SwinTransformerBlock, grad_cam, "Grad-CAM"),
+               (PVTBlock, grad_cam, "Grad-CAM"))
 
 
 def explain_image(model_path, image_path, output_path):
     """Writes a PNG of the image with a heatmap of what the model looked at, titled with its top class.
 
-    A ViT gets attention rollout over all its blocks (`attention_rollout`); a Swin model gets Grad-CAM on its last
-    stage for the predicted class (`grad_cam`).
+    A ViT gets attention rollout over all its blocks (`attention_rollout`); a Swin model or a PVT gets Grad-CAM on
+    its last stage for the predicted class (`grad_cam`).
 
     Args:
         model_path: a `.keras` classifier (a SavedModel holds no Keras layers to explain).
@@ -32,7 +33,7 @@ def explain_image(model_path, image_path, output_path):
         The heatmap: float32 array of shape (height, width) of the model's input, values in [0, 1].
 
     Raises:
-        KerasViTError: a missing or wrong model or image file, or a model that is neither a ViT nor a Swin.
+        KerasViTError: a missing or wrong model or image file, or a model that is not a ViT, Swin or PVT.
 
     Example:
         >>> heatmap = explain_image("runs/digits/model.keras", "seven.png", "seven_attention.png")
@@ -58,5 +59,5 @@ def _explainer(model):
         if any(isinstance(layer, block_type) for layer in model.layers):
             return explainer, method
     raise KerasViTError(
-        f"Model '{model.name}' has neither TransformerBlock (ViT) nor SwinTransformerBlock (Swin) layers; "
-        f"explain supports those two.")
+        f"Model '{model.name}' has neither TransformerBlock (ViT) nor SwinTransformerBlock (Swin) nor PVTBlock (PVT) "
+        "layers; explain supports those three.")

@@ -7,12 +7,16 @@ import zipfile
 import numpy as np
 
 from keras_vit.errors import KerasViTError
+from keras_vit.weights.pvt_layouts import PVT_LAYOUTS
 from keras_vit.weights.safetensors import read_safetensors
 from keras_vit.weights.swin_layouts import SWIN_LAYOUTS
 from keras_vit.weights.vit_layouts import VIT_LAYOUTS
 
 # (layout, a tensor name only that layout has), in the order they are tried.
 _SIGNATURES = [
+    ("timm-pvt_v2", "stages.0.blocks.0.attn.kv.weight"),
+    ("official-pvt_v2", "block1.0.mlp.dwconv.dwconv.weight"),
+    ("official-pvt", "pos_embed1"),
     ("timm-swin-old", "layers.0.downsample.reduction.weight"),
     ("timm-swin", "layers.0.blocks.0.norm1.weight"),
     ("timm-vit", "blocks.0.norm1.weight"),
@@ -45,7 +49,7 @@ def read_checkpoint(path):
 
 
 def detect_layout(tensors, source="checkpoint"):
-    """The layout of a checkpoint's tensor names: (layout name, its `VitNames` or `SwinNames`).
+    """The layout of a checkpoint's tensor names: (layout name, its `VitNames`, `SwinNames` or `PvtNames`).
 
     Example:
         >>> detect_layout({"blocks.0.norm1.weight": ..., ...})[0]
@@ -57,8 +61,11 @@ def detect_layout(tensors, source="checkpoint"):
     else:
         shown = ", ".join(sorted(tensors)[:5])
         raise KerasViTError(
-            f"{source} is not a ViT or Swin checkpoint of timm, Hugging Face transformers, vit_jax or big_vision: "
+            f"{source} is not a ViT, Swin or PVT checkpoint of timm, Hugging Face transformers, vit_jax, big_vision "
+            "or the PVT repository: "
             f"none of its {len(tensors)} tensor names ({shown}, ...) is known.")
+    if layout in PVT_LAYOUTS:
+        return layout, PVT_LAYOUTS[layout]
     if layout in VIT_LAYOUTS:
         names = VIT_LAYOUTS[layout]
         if layout == "vit_jax-vit" and name.startswith("opt/target/"):

@@ -4,6 +4,7 @@ import inspect
 
 from keras_vit.errors import KerasViTError
 from keras_vit.models.presets import PRESETS
+from keras_vit.models.pvt import build_pvt
 from keras_vit.models.registry import create_model, preset_config
 from keras_vit.models.swin import build_swin
 from keras_vit.models.vit import build_vit
@@ -11,12 +12,13 @@ from keras_vit.weights.assign import ImportReport, assign_by_rules
 from keras_vit.weights.checkpoint_files import detect_layout, read_checkpoint
 from keras_vit.weights.download import checkpoint_file
 from keras_vit.weights.published import PUBLISHED
+from keras_vit.weights.pvt_layouts import PVT_LAYOUTS, describe_pvt, pvt_rules
 from keras_vit.weights.swin_layouts import SWIN_LAYOUTS, describe_swin, swin_buffers, swin_rules
 from keras_vit.weights.vit_layouts import describe_vit, vit_rules
 
 # Builder arguments a checkpoint fixes but a model may change without new weights.
 _ADAPTABLE = ("architecture", "image_size", "num_classes")
-_BUILDERS = {"vit": build_vit, "swin": build_swin}
+_BUILDERS = {"vit": build_vit, "swin": build_swin, "pvt": build_pvt}
 
 
 def load_pretrained_weights(model, weights, head="auto", cache_dir=None):
@@ -86,7 +88,8 @@ def create_pretrained(weights, preset=None, num_classes=None, image_size=None, h
     published = PUBLISHED.get(str(weights))
     tensors = read_checkpoint(checkpoint_file(weights, cache_dir))
     layout, names = detect_layout(tensors, str(weights))
-    described = (describe_swin if layout in SWIN_LAYOUTS else describe_vit)(names, tensors)
+    describe = describe_pvt if layout in PVT_LAYOUTS else describe_swin if layout in SWIN_LAYOUTS else describe_vit
+    described = describe(names, tensors)
     preset = preset or (published.preset if published else infer_preset(described, str(weights)))
     check_preset(described, preset, str(weights), **overrides)
     arguments = {"image_size": image_size or described.get("image_size") or PRESETS[preset]["image_size"],
@@ -156,12 +159,14 @@ def _normalise(value):
 def _import(model, tensors, checkpoint, head):
     layout, names = detect_layout(tensors, checkpoint)
     report = ImportReport(checkpoint, layout)
-    is_swin = layout in SWIN_LAYOUTS
-    expected_layer = "stage_0_block_0" if is_swin else "block_0"
+    family = "PVT" if layout in PVT_LAYOUTS else "Swin" if layout in SWIN_LAYOUTS else "ViT"
+    expected_layer = {"ViT": "block_0", "Swin": "stage_0_block_0", "PVT": "stage_0_embedding"}[family]
     if expected_layer not in {layer.name for layer in model.layers}:
-        raise KerasViTError(f"Checkpoint {checkpoint} is a {'Swin' if is_swin else 'ViT'} ({layout}) but model "
+        raise KerasViTError(f"Checkpoint {checkpoint} is a {family} ({layout}) but model "
                             f"'{model.name}' has no layer {expected_layer}: build the matching architecture.")
-    if is_swin:
+    if family == "PVT":
+        rules, buffers = pvt_rules(names, model, report), ()
+    elif family == "Swin":
         rules, buffers = swin_rules(names, model, report), swin_buffers(names, model, tensors)
     else:
         rules, buffers = vit_rules(names, model, report), ()
