@@ -19,7 +19,7 @@ from test_weights_vit import CLASSES, DEPTH, DIM, HEADS, IMAGE, MLP, PATCH, refe
 from test_weights_vit import images as vit_images
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-MODEL_NAMES = ("vit", "layers", "swin", "swinv2")
+MODEL_NAMES = ("vit", "layers", "swin", "swinv2", "pvt")
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed"),
@@ -39,12 +39,21 @@ JAX_SCRIPT = textwrap.dedent("""
     import jax  # noqa: F401  (the backend really is JAX)
     import keras_vit  # registers the layers
 
+    from keras_vit.layers import attention
+
     folder = pathlib.Path(sys.argv[1])
     images = np.load(folder / "images.npy")
-    for name in ("vit", "layers", "swin", "swinv2"):
+    fused_calls, fused_kernel = {}, keras.ops.dot_product_attention
+    for name in ("vit", "layers", "swin", "swinv2", "pvt"):
         model = keras.saving.load_model(folder / f"{name}_tf.keras", safe_mode=True)
+        keras.ops.dot_product_attention = lambda *args, name=name, **kwargs: fused_calls.update(
+            {name: fused_calls.get(name, 0) + 1}) or fused_kernel(*args, **kwargs)
         outputs = keras.ops.convert_to_numpy(model(images, training=False))
+        keras.ops.dot_product_attention = fused_kernel
         np.save(folder / f"{name}_jax.npy", outputs)
+        attention.FUSED_ATTENTION_BACKENDS = ()  # the explicit path, as on TensorFlow
+        np.save(folder / f"{name}_jax_explicit.npy", keras.ops.convert_to_numpy(model(images, training=False)))
+        attention.FUSED_ATTENTION_BACKENDS = ("jax", "torch")
         model.save(folder / f"{name}_jax.keras")
         reloaded = keras.saving.load_model(folder / f"{name}_jax.keras", safe_mode=True)
         reloaded_outputs = keras.ops.convert_to_numpy(reloaded.predict(images, verbose=0))
@@ -62,6 +71,7 @@ JAX_SCRIPT = textwrap.dedent("""
         except (ImportError, AttributeError) as error:
             outcomes[name] = f"{type(error).__name__}: {error}"
     (folder / "outcomes.json").write_text(json.dumps(outcomes))
+    (folder / "fused_calls.json").write_text(json.dumps(fused_calls))
     print("backend", keras.backend.backend())
 """)
 
@@ -108,6 +118,13 @@ def small_swinv2():
     return small_swin(version=2)
 
 
+def small_pvt():
+    """PVT v2 on 8x6 and 4x3 grids: a stride-2 spatial reduction (8x6 -> 4x3 keys), depth-wise convolutions."""
+    return keras_vit.build_pvt(image_size=(16, 12), patch_size=2, num_classes=6, embed_dims=(8, 16), depths=(1, 1),
+                               num_heads=(1, 2), mlp_ratios=(2, 2), sr_ratios=(2, 1), drop_path_rate=0.1,
+                               mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+
+
 def model_from_layers():
     """A functional model that uses every keras_vit layer directly."""
     images = keras.Input((16, 12, 3))
@@ -143,7 +160,7 @@ def jax_run(tmp_path_factory):
     keras.utils.set_random_seed(7)
     images = np.random.default_rng(0).uniform(0, 255, size=(3, 16, 12, 3)).astype("float32")
     np.save(folder / "images.npy", images)
-    builders = (small_vit, model_from_layers, small_swin, small_swinv2)
+    builders = (small_vit, model_from_layers, small_swin, small_swinv2, small_pvt)
     for seed, (name, build) in enumerate(zip(MODEL_NAMES, builders)):
         model = build()
         randomize(model, seed)
@@ -188,6 +205,14 @@ def test_tf_saved_model_gives_same_outputs_under_jax(jax_run, name):
     assert jax_outputs.shape == tf_outputs.shape
     assert np.std(tf_outputs) > 1e-3  # the outputs carry information, not a constant
     np.testing.assert_allclose(jax_outputs, tf_outputs, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_jax_attends_through_its_fused_kernel_with_the_explicit_paths_outputs(jax_run, name):
+    calls = json.loads((jax_run / "fused_calls.json").read_text())
+    assert calls.get(name, 0) >= 2, f"{name}: every attention layer takes keras.ops.dot_product_attention"
+    np.testing.assert_allclose(np.load(jax_run / f"{name}_jax.npy"), np.load(jax_run / f"{name}_jax_explicit.npy"),
+                               atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -1,26 +1,51 @@
-"""Multi-head self-attention with one fused query/key/value projection."""
+"""Multi-head self-attention with one fused query/key/value projection, and what every attention layer here shares:
+splitting heads, the fused path through `keras.ops.dot_product_attention`, merging heads and projecting."""
 
 import keras
 from keras import ops
 
 from keras_vit.errors import KerasViTError
 
+# Backends whose `keras.ops.dot_product_attention` is a fused kernel: JAX (cuDNN flash attention on GPUs, Splash on
+# TPUs, XLA elsewhere) and torch (scaled_dot_product_attention). On TensorFlow it is the same matmuls and softmax,
+# which keras-hub measured slower than writing them out, so the explicit path stays there.
+FUSED_ATTENTION_BACKENDS = ("jax", "torch")
 
-def split_heads(qkv, num_heads, parts=3):
+
+def split_heads(qkv, num_heads, parts=3, heads_first=True):
     """Fused (batch, tokens, parts * dim) projections, e.g. [q | k | v] -> `parts` tensors of (batch, heads,
-    tokens, d): query, key and value, or key and value (`parts=2`) where the query is projected apart."""
+    tokens, d): query, key and value, or key and value (`parts=2`) where the query is projected apart. With
+    `heads_first=False` they are (batch, tokens, heads, d), the layout of `keras.ops.dot_product_attention`."""
     head_dim = qkv.shape[-1] // (parts * num_heads)
     qkv = ops.reshape(qkv, (-1, ops.shape(qkv)[1], parts, num_heads, head_dim))
-    return ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), num=parts, axis=0)
+    return ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4) if heads_first else (2, 0, 1, 3, 4)), num=parts, axis=0)
+
+
+def takes_fused_path(layer, training=None, return_attention_scores=False):
+    """Whether `layer` attends through `keras.ops.dot_product_attention`: on the backends that fuse it, unless the
+    attention probabilities are asked for or dropped out (neither is possible inside the fused kernel)."""
+    dropped_out = bool(training) and layer.attention_dropout_rate > 0
+    return keras.backend.backend() in FUSED_ATTENTION_BACKENDS and not (return_attention_scores or dropped_out)
+
+
+def fused_attend_and_project(layer, query, key, value, training=None, **attention):
+    """`keras.ops.dot_product_attention` of (batch, tokens, heads, d) queries, keys and values (`attention`: its
+    `bias`, `mask` and `scale`), then heads merged, `layer.projection` and `layer.projection_dropout`."""
+    return _merge_and_project(layer, ops.dot_product_attention(query, key, value, **attention), training)
 
 
 def attend_and_project(layer, probabilities, value, training=None):
-    """Probabilities (with `layer.attention_dropout`) times values, heads merged, then `layer.projection` and
-    `layer.projection_dropout`: the part every attention layer here shares after its softmax."""
+    """Probabilities (with `layer.attention_dropout`) times (batch, heads, tokens, d) values, heads merged, then
+    `layer.projection` and `layer.projection_dropout`: the part every attention layer here shares after its
+    softmax on the explicit path."""
     attended = ops.matmul(layer.attention_dropout(probabilities, training=training), value)
-    num_heads, head_dim = value.shape[1], value.shape[3]
+    return _merge_and_project(layer, ops.transpose(attended, (0, 2, 1, 3)), training)
+
+
+def _merge_and_project(layer, attended, training):
+    """(batch, tokens, heads, d) -> (batch, tokens, heads * d) -> projection -> dropout."""
     # The queries' token count: spatial-reduction attention has fewer keys and values than queries.
-    attended = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)), (-1, ops.shape(attended)[2], num_heads * head_dim))
+    attended = ops.reshape(attended, (-1, ops.shape(attended)[1], attended.shape[2] * attended.shape[3]))
     return layer.projection_dropout(layer.projection(attended), training=training)
 
 
@@ -29,7 +54,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     """softmax(Q K^T / sqrt(head_dim)) V over all tokens, in `num_heads` heads, then an output projection.
 
     Q, K and V come from one Dense layer of width 3 * dim (laid out as [q | k | v], each split into heads), the
-    layout of the reference ViT checkpoints. The softmax runs in float32 whatever the compute dtype.
+    layout of the reference ViT checkpoints. The softmax runs in float32 whatever the compute dtype. On JAX and
+    torch the attention goes through `keras.ops.dot_product_attention` (their fused kernels, `takes_fused_path`),
+    except when the probabilities are returned or dropped out.
 
     Args:
         num_heads: number of attention heads; must divide the token width.
@@ -66,7 +93,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None, return_attention_scores=False):
-        query, key, value = split_heads(self.qkv(inputs), self.num_heads)
+        fused = takes_fused_path(self, training, return_attention_scores)
+        query, key, value = split_heads(self.qkv(inputs), self.num_heads, heads_first=not fused)
+        if fused:
+            return fused_attend_and_project(self, query, key, value, training, scale=self.head_dim ** -0.5)
         logits = ops.matmul(query * (self.head_dim ** -0.5), ops.transpose(key, (0, 1, 3, 2)))
         probabilities = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), inputs.dtype)
         outputs = attend_and_project(self, probabilities, value, training=training)

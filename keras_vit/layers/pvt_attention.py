@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_vit.errors import KerasViTError
-from keras_vit.layers.attention import attend_and_project, split_heads
+from keras_vit.layers.attention import attend_and_project, fused_attend_and_project, split_heads, takes_fused_path
 
 # PVT v2's linear SRA pools keys and values to a fixed 7x7 grid, whatever the image size.
 LINEAR_POOL_SIZE = 7
@@ -40,7 +40,8 @@ class SpatialReductionAttention(keras.layers.Layer):
 
     Like the reference's convolution without padding, the reduction drops the last rows (columns) of a grid
     whose height (width) is not a multiple of `sr_ratio`: a 15x15 grid with ratio 4 gives 3x3 keys from its top
-    left 12x12 tokens. Leading prefix tokens (a class token) are allowed only with plain attention.
+    left 12x12 tokens. Leading prefix tokens (a class token) are allowed only with plain attention. On JAX and
+    torch the attention goes through `keras.ops.dot_product_attention` (`keras_vit.layers.attention.takes_fused_path`).
 
     Args:
         num_heads: attention heads; must divide the token width.
@@ -144,8 +145,12 @@ class SpatialReductionAttention(keras.layers.Layer):
         return reduced
 
     def call(self, inputs, training=None, return_attention_scores=False):
-        query = split_heads(self.query(inputs), self.num_heads, parts=1)[0]
-        key, value = split_heads(self.key_value(self.reduced_tokens(inputs)), self.num_heads, parts=2)
+        fused = takes_fused_path(self, training, return_attention_scores)
+        query = split_heads(self.query(inputs), self.num_heads, parts=1, heads_first=not fused)[0]
+        key, value = split_heads(self.key_value(self.reduced_tokens(inputs)), self.num_heads, parts=2,
+                                 heads_first=not fused)
+        if fused:
+            return fused_attend_and_project(self, query, key, value, training, scale=self.head_dim ** -0.5)
         logits = ops.matmul(query * (self.head_dim ** -0.5), ops.transpose(key, (0, 1, 3, 2)))
         logits = ops.cast(logits, "float32")
         if key.shape[2] == 1:  # one key (a 1x1 reduced grid): its softmax is exp(0) = 1 (written out; Keras warns)

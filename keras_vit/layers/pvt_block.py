@@ -76,7 +76,10 @@ class PVTBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None, return_attention_scores=False):
-        attended, scores = self.attention(self.norm1(inputs), training=training, return_attention_scores=True)
+        attended = self.attention(self.norm1(inputs), training=training,
+                                  return_attention_scores=return_attention_scores)
+        if return_attention_scores:  # only then: the fused attention kernels never write the probabilities out
+            attended, scores = attended
         x = inputs + self.drop_path(attended, training=training)
         x = x + self.drop_path(self.mlp(self.norm2(x), training=training), training=training)
         if return_attention_scores:

@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from keras_vit.errors import KerasViTError
-from keras_vit.layers.attention import attend_and_project, split_heads
+from keras_vit.layers.attention import attend_and_project, fused_attend_and_project, split_heads, takes_fused_path
 from keras_vit.layers.swin_windows import as_pair, relative_coordinates_table, relative_position_index
 
 # Logit of a masked pair. Set in float32 after the logits are cast there, and finite (it fits float16 as well),
@@ -27,7 +27,9 @@ class WindowAttention(keras.layers.Layer):
     softmax(Q K^T / sqrt(head_dim) + B) V with B looked up in a learnable (2 wh - 1)(2 ww - 1) x heads table.
     Version 2 (Swin V2) computes cos(Q, K) * exp(min(s, log 100)) + 16 sigmoid(B) with a learnable scale s per
     head, and B from a small MLP over log-spaced relative coordinates (so it transfers to other window sizes); its
-    query/key/value projection has query and value biases only. Logits, bias, mask and softmax are in float32.
+    query/key/value projection has query and value biases only. Logits, bias, mask and softmax are in float32. On
+    JAX and torch the attention goes through `keras.ops.dot_product_attention` with the position bias as its bias
+    and the shift mask as its mask (`keras_vit.layers.attention.takes_fused_path`).
 
     Args:
         num_heads: attention heads; must divide the token width.
@@ -128,6 +130,8 @@ class WindowAttention(keras.layers.Layer):
         if self.version == 2 and self.qkv_bias:
             bias = ops.concatenate([self.q_bias, ops.zeros((dim,), self.q_bias.dtype), self.v_bias])
             qkv = qkv + ops.cast(bias, qkv.dtype)
+        if takes_fused_path(self, training, return_attention_scores):
+            return self._fused_call(qkv, attention_mask, training)
         query, key, value = split_heads(qkv, self.num_heads)
         if self.version == 1:
             logits = ops.matmul(query * (self.head_dim ** -0.5), ops.transpose(key, (0, 1, 3, 2)))
@@ -151,6 +155,22 @@ class WindowAttention(keras.layers.Layer):
         if return_attention_scores:
             return outputs, probabilities
         return outputs
+
+    def _fused_call(self, qkv, attention_mask, training):
+        """`call` through `keras.ops.dot_product_attention`: the same logits, bias and mask as the explicit path."""
+        query, key, value = split_heads(qkv, self.num_heads, heads_first=False)
+        if self.version == 1:
+            scale = self.head_dim ** -0.5
+        else:  # cosine attention: the per-head logit scale goes into the normalised queries
+            logit_scale = ops.exp(ops.minimum(ops.cast(self.logit_scale, "float32"), MAX_LOGIT_SCALE))
+            query = _l2_normalize(query) * ops.reshape(logit_scale, (1, 1, -1, 1))
+            key, scale = _l2_normalize(key), 1.0
+        mask = None
+        if attention_mask is not None:  # (windows, N, N) for the windows of one image -> every image's windows
+            mask = ops.convert_to_tensor(attention_mask, dtype="bool")[:, None]
+            mask = ops.tile(mask, (ops.shape(qkv)[0] // mask.shape[0], 1, 1, 1))
+        return fused_attend_and_project(self, query, key, value, training, bias=self.relative_position_bias()[None],
+                                        mask=mask, scale=scale)
 
     def compute_output_spec(self, inputs, attention_mask=None, training=None, return_attention_scores=False):
         outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
