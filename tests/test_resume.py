@@ -127,3 +127,14 @@ def test_a_backup_names_its_weights_file_and_outlives_fit_and_the_next_fit_resum
     resumed.fit(*data, batch_size=2, epochs=5, verbose=0, callbacks=[
         Epochs(), IntervalBackupAndRestore(str(tmp_path / "backup"), min_interval=0)])
     assert Epochs.begun == [3, 4] and int(resumed.optimizer.iterations.numpy()) == 5 * 2
+
+
+def test_a_backup_of_keras_backup_and_restore_is_resumed_from(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    data = np.zeros((4, 2)), np.zeros((4, 1))
+    model.fit(*data, batch_size=2, epochs=2, verbose=0, callbacks=[
+        keras.callbacks.BackupAndRestore(str(tmp_path / "backup"), delete_checkpoint=False)])
+    model.fit(*data, batch_size=2, epochs=3, verbose=0, callbacks=[
+        IntervalBackupAndRestore(str(tmp_path / "backup"), min_interval=0)])
+    assert int(model.optimizer.iterations.numpy()) == 3 * 2, "one epoch more, from the restored two"

@@ -84,7 +84,8 @@ class IntervalBackupAndRestore(keras.callbacks.BackupAndRestore):
     A backup is a weights file named after its epoch count (`epoch_3.weights.h5`) and `training_metadata.json`
     naming it, each written with `atomic_write`: the metadata, renamed last, always names a complete weights file
     of the epoch count it holds, and a kill during a backup leaves the previous one. The backup stays when training
-    ends: the run's final files are written from it, and the run removes it after them (`finish_run`).
+    ends: the run's final files are written from it, and the run removes it after them (`finish_run`). It also
+    resumes from a backup of `keras.callbacks.BackupAndRestore` (a run started by an earlier version).
 
     Args:
         backup_dir: folder of the backup.
@@ -107,8 +108,9 @@ class IntervalBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _load_model(self):
         metadata = pathlib.Path(self._training_metadata_path)
-        if metadata.is_file():
-            self._weights_path = str(metadata.parent / json.loads(metadata.read_text())["weights"])
+        if metadata.is_file():  # a backup of `keras.callbacks.BackupAndRestore` names no file: its latest.weights.h5
+            weights = json.loads(metadata.read_text()).get("weights", pathlib.Path(self._weights_path).name)
+            self._weights_path = str(metadata.parent / weights)
         super()._load_model()
 
     def _save_model(self):
