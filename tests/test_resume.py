@@ -138,3 +138,21 @@ def test_a_backup_of_keras_backup_and_restore_is_resumed_from(tmp_path):
     model.fit(*data, batch_size=2, epochs=3, verbose=0, callbacks=[
         IntervalBackupAndRestore(str(tmp_path / "backup"), min_interval=0)])
     assert int(model.optimizer.iterations.numpy()) == 3 * 2, "one epoch more, from the restored two"
+
+
+def test_a_fit_with_every_epoch_backed_up_runs_none_and_ends_with_the_same_averaged_weights(tmp_path, seeded):
+    def model():
+        network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        network.compile(optimizer=keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5), loss="mse")
+        return network
+
+    data = seeded.normal(size=(8, 2)), seeded.normal(size=(8, 1))
+    trained = model()
+    trained.fit(*data, batch_size=4, epochs=3, verbose=0, callbacks=[
+        IntervalBackupAndRestore(str(tmp_path / "backup"), min_interval=0)])
+    again = model()
+    again.fit(*data, batch_size=4, epochs=3, verbose=0, callbacks=[
+        IntervalBackupAndRestore(str(tmp_path / "backup"), min_interval=0)])
+    assert int(again.optimizer.iterations.numpy()) == 3 * 2, "no step ran again"
+    for restored, final in zip(again.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(restored, final)  # the moving average replaced the weights both times

@@ -43,7 +43,11 @@ class RunFiles:
         return self.output_dir / "training_curves.png"
 
     def plot_curves(self, title):
-        """Plots the history to `curves_path`, written atomically."""
+        """Plots the history to `curves_path`, written atomically.
+
+        Example:
+            >>> result.plot_curves("vit_nano_patch4_28 on digits")
+        """
         with atomic_write(self.curves_path) as temporary:
             plot_history(self.history, temporary, title=title)
 
