@@ -1,12 +1,14 @@
 """Mixed precision: models built under a policy, float32 logits, loss scaling, and NaN-free float16 training."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
 
 import keras_vit
 from keras_vit.errors import KerasViTError
-from keras_vit.training import precision_scope
+from keras_vit.training import precision, precision_scope
 
 TINY = {
     "vit_nano_patch4_32": {"embed_dim": 16, "depth": 2, "num_heads": 2, "mlp_dim": 32},
@@ -51,3 +53,39 @@ def test_float16_training_has_no_nan_and_scales_the_loss(model, tmp_path):
 def test_unknown_precision_is_a_clear_error(tmp_path):
     with pytest.raises(KerasViTError, match="Unknown precision 'float8'.*mixed_bfloat16"):
         keras_vit.train(precision="float8", output_dir=tmp_path)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", "CPU with avx512_bf16"),
+    ("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile", "CPU with amx_bf16"),
+    ("fpu sse2 avx2 fma", None),
+])
+def test_cpus_that_multiply_bfloat16_natively_are_found_from_their_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: a CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    assert precision.native_bfloat16_device(cpuinfo=cpuinfo) == expected
+
+
+@pytest.mark.parametrize("device, expected", [
+    ("CPU with amx_bf16", ("mixed_bfloat16", False)),
+    ("GPU of compute capability 9.0", ("mixed_bfloat16", True)),
+    (None, ("float32", True)),
+])
+def test_auto_is_bfloat16_where_the_device_has_it_and_turns_xla_off_on_cpus(monkeypatch, device, expected):
+    monkeypatch.setattr(precision, "native_bfloat16_device", lambda strategy=None: device)
+    chosen, jit_compile, reason = precision.resolve_precision("auto", True)
+    assert (chosen, jit_compile) == expected
+    assert reason.startswith(device or "no device here computes bfloat16 natively")
+    for explicit in precision.PRECISIONS:
+        assert precision.resolve_precision(explicit, True) == (explicit, True, None)
+
+
+def test_train_with_auto_precision_builds_what_it_chose_and_records_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(precision, "native_bfloat16_device", lambda strategy=None: "CPU with amx_bf16")
+    result = keras_vit.train("vit_nano_patch4_32", epochs=1, batch_size=128, precision="auto", output_dir=tmp_path,
+                             verbose=1, **TINY["vit_nano_patch4_32"])
+    assert "precision auto: CPU with amx_bf16: mixed_bfloat16, without XLA" in capsys.readouterr().out
+    assert result.model.get_layer("block_0").compute_dtype == "bfloat16"
+    assert not result.model.jit_compile
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert (run["precision"], run["precision_chosen"]) == ("auto", "mixed_bfloat16")

@@ -97,7 +97,7 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
     data = run.data
     augmentation = augment if callable(augment) else make_augmentation(recipe["augment"], seed=seed)
     with run.strategy.scope():
-        with precision_scope(precision):
+        with precision_scope(run.precision):
             autoencoder, encoder = build_mae(
                 model, seed=seed, **decoder,
                 **{"drop_path_rate": 0.0, **model_overrides, "image_size": data.image_shape[:2],

@@ -1,18 +1,78 @@
-"""Choosing the numeric precision a model is built in."""
+"""Choosing the numeric precision a model is built in: a Keras dtype policy, or "auto" for the device's own."""
 
 import contextlib
+import pathlib
 
 import keras
+import tensorflow as tf
 
 from keras_vit.errors import KerasViTError
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+AUTO = "auto"
+# /proc/cpuinfo flags of the x86 units that multiply bfloat16 natively (AVX-512 BF16: Cooper Lake, Zen 4; AMX).
+_BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def check_precision(precision):
-    """Raises `KerasViTError` unless `precision` is one of `PRECISIONS`."""
-    if precision not in PRECISIONS:
-        raise KerasViTError(f"Unknown precision '{precision}'. Known: {', '.join(PRECISIONS)}.")
+    """Raises `KerasViTError` unless `precision` is "auto" or one of `PRECISIONS`."""
+    if precision != AUTO and precision not in PRECISIONS:
+        raise KerasViTError(f"Unknown precision '{precision}'. Known: {AUTO}, {', '.join(PRECISIONS)}.")
+
+
+def resolve_precision(precision, jit_compile, strategy=None):
+    """The (precision, jit_compile, reason) a run uses for `precision`, which may be "auto".
+
+    "auto" is mixed_bfloat16 where the devices compute bfloat16 natively (`native_bfloat16_device`), float32
+    elsewhere. On a CPU, bfloat16 runs without XLA: TensorFlow's XLA CPU code multiplies bfloat16 slower than
+    oneDNN does without it (benchmarks/precision.py), while float32 keeps `jit_compile`. Any other precision is
+    returned as it is, with `jit_compile`.
+
+    Args:
+        precision: "auto" or one of `PRECISIONS`.
+        jit_compile: what the caller asked for.
+        strategy: the `tf.distribute` strategy the model is built under (its devices are the ones that count).
+
+    Returns:
+        (precision, jit_compile, reason): reason says why "auto" chose what it chose (None for other precisions).
+
+    Example:
+        >>> resolve_precision("auto", True)  # on a CPU with AMX
+        ('mixed_bfloat16', False, 'CPU with amx_bf16: mixed_bfloat16, without XLA (faster there in bfloat16)')
+    """
+    check_precision(precision)
+    if precision != AUTO:
+        return precision, jit_compile, None
+    device = native_bfloat16_device(strategy)
+    if device is None:
+        return "float32", jit_compile, "no device here computes bfloat16 natively: float32"
+    if device.startswith("CPU"):
+        return "mixed_bfloat16", False, f"{device}: mixed_bfloat16, without XLA (faster there in bfloat16)"
+    return "mixed_bfloat16", jit_compile, f"{device}: mixed_bfloat16"
+
+
+def native_bfloat16_device(strategy=None, cpuinfo="/proc/cpuinfo"):
+    """What computes bfloat16 natively here, described ("TPU", "GPU ... compute capability 9.0", "CPU with
+    amx_bf16"), or None: TPUs; GPUs of compute capability 8.0 or more (Ampere and later); CPUs whose flags in
+    `cpuinfo` name AVX-512 BF16 or AMX.
+
+    Example:
+        >>> native_bfloat16_device()
+        'CPU with avx512_bf16'
+    """
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "TPU"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability") or (0, 0)
+                        for gpu in gpus]
+        if min(capabilities) >= (8, 0):
+            return f"GPU of compute capability {'.'.join(map(str, min(capabilities)))}"
+        return None
+    path = pathlib.Path(cpuinfo)
+    flags = set(path.read_text(errors="replace").split()) if path.is_file() else set()
+    found = [flag for flag in _BFLOAT16_CPU_FLAGS if flag in flags]
+    return f"CPU with {found[-1]}" if found else None
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from keras_vit.training.epochs import epoch_steps
 from keras_vit.training.history import HistoryLogger, read_history
 from keras_vit.training.multi_worker_model import MultiWorkerModel
 from keras_vit.training.optimizer import build_optimizer
-from keras_vit.training.precision import check_precision, precision_scope
+from keras_vit.training.precision import AUTO, check_precision, precision_scope, resolve_precision
 from keras_vit.training.recipes import recommended_recipe
 from keras_vit.training.run_folder import (
     BACKUP_DIR, HISTORY_FILE, LOGS_DIR, finish_run, mark_trained, prepare_run_folder)
@@ -114,6 +114,9 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
         output_dir: the output folder (see above); default runs/<model>_<dataset>.
         seed: seed of weights initialisation, shuffling and dropout.
         precision: "float32", "mixed_float16" (with loss scaling) or "mixed_bfloat16"; logits stay float32.
+            "auto" is mixed_bfloat16 without XLA on CPUs that multiply bfloat16 natively (AVX-512 BF16, AMX),
+            mixed_bfloat16 on GPUs of compute capability 8.0 or more and TPUs, else float32 (`resolve_precision`;
+            the choice is printed and written to run.json as "precision_chosen").
         strategy: "auto", "one-device", "mirrored", "multi-worker", "tpu" (see `make_strategy`) or a
             `tf.distribute.Strategy`; the model, optimizer and metrics are created in its scope.
         tpu: the TPU of `strategy="tpu"` (name or address; default: the local one).
@@ -223,6 +226,7 @@ class Run:
     jit_compile: bool
     steps_per_execution: int
     steps_per_epoch: int
+    precision: str
 
     def optimizer(self, recipe, ema_momentum=None, beta_2=0.999):
         """`build_optimizer` with the recipe's learning rate, warmup, weight decay and clipping over this run."""
@@ -283,13 +287,16 @@ def start_run(name, options, arguments, epochs, batch_size, image_size, channels
     strategy = make_strategy(options.strategy, options.tpu)
     check_batch_size(batch_size, strategy)
     worker = worker_index(strategy)
-    jit_compile, steps_per_execution = step_settings(strategy, options.jit_compile, options.steps_per_execution)
+    precision, jit_compile, reason = resolve_precision(options.precision, options.jit_compile, strategy)
+    jit_compile, steps_per_execution = step_settings(strategy, jit_compile, options.steps_per_execution)
     output_dir = pathlib.Path(options.output_dir or f"runs/{name}_{options.source}")
     run_dir = output_dir / f"worker_{worker}" if worker else output_dir
     run_arguments = dict(
         dataset=None if options.data_dir else options.dataset, data_dir=_absolute(options.data_dir),
         validation_dir=_absolute(options.validation_dir), skip_corrupt=options.skip_corrupt, **arguments,
-        seed=options.seed, precision=options.precision)
+        seed=options.seed, precision=options.precision, **({"precision_chosen": precision} if reason else {}))
+    if reason and options.verbose:
+        print(f"precision {AUTO}: {reason}")
     keras.utils.set_random_seed(options.seed)
     data = load_dataset(options.dataset, data_dir=options.data_dir, image_size=image_size, channels=channels,
                         validation_dir=options.validation_dir, skip_corrupt=options.skip_corrupt,
@@ -297,7 +304,7 @@ def start_run(name, options, arguments, epochs, batch_size, image_size, channels
     completed_epochs = prepare_run_folder(run_dir, run_arguments, overwrite=options.overwrite)
     steps_per_epoch, steps_per_execution = epoch_steps(data.sizes["train"], batch_size, steps_per_execution)
     return Run(options, strategy, run_dir, data, completed_epochs, epochs, batch_size, jit_compile,
-               steps_per_execution, steps_per_epoch)
+               steps_per_execution, steps_per_epoch, precision)
 
 
 def fit_classifier(name, config, recipe, network, options, ema_momentum=None, augment=None, arguments=None,
@@ -334,7 +341,7 @@ def fit_classifier(name, config, recipe, network, options, ema_momentum=None, au
     data = run.data
     augmentation = augment if callable(augment) else make_augmentation(recipe["augment"], seed=options.seed)
     with run.strategy.scope():
-        with precision_scope(options.precision):
+        with precision_scope(run.precision):
             classifier = network(data.image_shape[:2], data.image_shape[2], data.num_classes)
         trained = (MultiWorkerModel(inputs=classifier.inputs, outputs=classifier.outputs, name=classifier.name)
                    if is_multi_worker(run.strategy) else classifier)
