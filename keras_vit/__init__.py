@@ -18,7 +18,7 @@ import os
 # Keep TensorFlow's C++ info and warning lines out of progress bars, unless the user chose a level.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_vit import layers, models, weights  # noqa: E402
+from keras_vit import atomic_files, kill_points, layers, models, weights  # noqa: E402, F401  (TensorFlow-free)
 from keras_vit.errors import KerasViTError  # noqa: E402
 from keras_vit.models import (  # noqa: E402
     build_pvt, build_swin, build_vit, count_parameters, create_model, list_models, preset_config)
