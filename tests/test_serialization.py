@@ -44,6 +44,22 @@ LAYER_CASES = [
     (layers.PatchMerging, {"output_dim": 24, "version": 2, "layer_norm_epsilon": 1e-3},
      {"output_dim": 24, "version": 2, "layer_norm_epsilon": 1e-3}),
     (layers.ConvStem, {"channels": (6, 10, 12), "patch_size": 2}, {"channels": [6, 10, 12], "patch_size": 2}),
+    (layers.SpatialReductionAttention,
+     {"num_heads": 2, "grid_size": (6, 4), "sr_ratio": 2, "linear": True, "qkv_bias": False,
+      "attention_dropout_rate": 0.1, "projection_dropout_rate": 0.2, "layer_norm_epsilon": 1e-3},
+     {"num_heads": 2, "grid_size": [6, 4], "sr_ratio": 2, "linear": True, "qkv_bias": False,
+      "attention_dropout_rate": 0.1, "projection_dropout_rate": 0.2, "layer_norm_epsilon": 1e-3}),
+    (layers.PyramidPatchEmbedding, {"embed_dim": 12, "patch_size": 7, "stride": 4, "layer_norm_epsilon": 1e-3},
+     {"embed_dim": 12, "patch_size": 7, "stride": 4, "layer_norm_epsilon": 1e-3}),
+    (layers.DepthwiseConvMLP, {"hidden_dim": 20, "grid_size": (3, 5), "dropout_rate": 0.1, "extra_relu": True},
+     {"hidden_dim": 20, "grid_size": [3, 5], "dropout_rate": 0.1, "extra_relu": True}),
+    (layers.StagePositionEmbedding, {"grid_size": (3, 5), "use_class_token": True},
+     {"grid_size": [3, 5], "use_class_token": True}),
+    (layers.PVTBlock,
+     {"num_heads": 2, "grid_size": (4, 4), "sr_ratio": 2, "mlp_ratio": 2.0, "version": 1, "qkv_bias": False,
+      "dropout_rate": 0.1, "attention_dropout_rate": 0.05, "drop_path_rate": 0.2, "layer_norm_epsilon": 1e-3},
+     {"num_heads": 2, "grid_size": [4, 4], "sr_ratio": 2, "mlp_ratio": 2.0, "version": 1, "qkv_bias": False,
+      "dropout_rate": 0.1, "attention_dropout_rate": 0.05, "drop_path_rate": 0.2, "layer_norm_epsilon": 1e-3}),
 ]
 LAYER_IDS = [case[0].__name__ for case in LAYER_CASES]
 

@@ -76,7 +76,7 @@ def test_npz_checkpoints_and_unknown_layouts(tmp_path):
     tensors = read_checkpoint(path)
     assert tensors["embedding/kernel"].dtype == np.float32
     assert detect_layout(tensors)[0] == "vit_jax-vit"
-    with pytest.raises(KerasViTError, match="is not a ViT or Swin checkpoint .*conv1.weight"):
+    with pytest.raises(KerasViTError, match="is not a ViT, Swin or PVT checkpoint .*conv1.weight"):
         detect_layout({"conv1.weight": np.zeros(1)}, "resnet.safetensors")
     fake = tmp_path / "fake.npz"
     fake.write_bytes(b"not a zip")
