@@ -34,12 +34,20 @@ def fused_attend_and_project(layer, query, key, value, training=None, **attentio
     return _merge_and_project(layer, ops.dot_product_attention(query, key, value, **attention), training)
 
 
-def attend_and_project(layer, probabilities, value, training=None):
+def attend_and_project(layer, probabilities, value, training=None, return_attention_scores=False):
     """Probabilities (with `layer.attention_dropout`) times (batch, heads, tokens, d) values, heads merged, then
     `layer.projection` and `layer.projection_dropout`: the part every attention layer here shares after its
-    softmax on the explicit path."""
+    softmax on the explicit path. Returns the outputs, and the probabilities with `return_attention_scores`."""
     attended = ops.matmul(layer.attention_dropout(probabilities, training=training), value)
-    return _merge_and_project(layer, ops.transpose(attended, (0, 2, 1, 3)), training)
+    outputs = _merge_and_project(layer, ops.transpose(attended, (0, 2, 1, 3)), training)
+    return (outputs, probabilities) if return_attention_scores else outputs
+
+
+def attention_with_scores(attention, inputs, training=None, return_attention_scores=False):
+    """(outputs, probabilities or None) of an attention layer, which is asked for its probabilities only when they
+    are wanted: the fused kernels never write them out."""
+    attended = attention(inputs, training=training, return_attention_scores=return_attention_scores)
+    return attended if return_attention_scores else (attended, None)
 
 
 def _merge_and_project(layer, attended, training):
@@ -99,10 +107,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             return fused_attend_and_project(self, query, key, value, training, scale=self.head_dim ** -0.5)
         logits = ops.matmul(query * (self.head_dim ** -0.5), ops.transpose(key, (0, 1, 3, 2)))
         probabilities = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), inputs.dtype)
-        outputs = attend_and_project(self, probabilities, value, training=training)
-        if return_attention_scores:
-            return outputs, probabilities
-        return outputs
+        return attend_and_project(self, probabilities, value, training, return_attention_scores)
 
     def compute_output_spec(self, inputs, training=None, return_attention_scores=False):
         outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)

@@ -158,10 +158,7 @@ class SpatialReductionAttention(keras.layers.Layer):
         else:
             probabilities = ops.softmax(logits, axis=-1)
         probabilities = ops.cast(probabilities, inputs.dtype)
-        outputs = attend_and_project(self, probabilities, value, training=training)
-        if return_attention_scores:
-            return outputs, probabilities
-        return outputs
+        return attend_and_project(self, probabilities, value, training, return_attention_scores)
 
     def compute_output_spec(self, inputs, training=None, return_attention_scores=False):
         outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)

@@ -3,6 +3,7 @@
 import keras
 
 from keras_vit.errors import KerasViTError
+from keras_vit.layers.attention import attention_with_scores
 from keras_vit.layers.drop_path import DropPath
 from keras_vit.layers.mlp import MLP
 from keras_vit.layers.pvt_attention import SpatialReductionAttention, as_grid
@@ -76,10 +77,7 @@ class PVTBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None, return_attention_scores=False):
-        attended = self.attention(self.norm1(inputs), training=training,
-                                  return_attention_scores=return_attention_scores)
-        if return_attention_scores:  # only then: the fused attention kernels never write the probabilities out
-            attended, scores = attended
+        attended, scores = attention_with_scores(self.attention, self.norm1(inputs), training, return_attention_scores)
         x = inputs + self.drop_path(attended, training=training)
         x = x + self.drop_path(self.mlp(self.norm2(x), training=training), training=training)
         if return_attention_scores:

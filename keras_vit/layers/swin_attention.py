@@ -151,10 +151,7 @@ class WindowAttention(keras.layers.Layer):
             probabilities = ops.cast(ops.exp(logits - ops.max(logits, axis=-1, keepdims=True)), inputs.dtype)
         else:
             probabilities = ops.cast(ops.softmax(logits, axis=-1), inputs.dtype)
-        outputs = attend_and_project(self, probabilities, value, training=training)
-        if return_attention_scores:
-            return outputs, probabilities
-        return outputs
+        return attend_and_project(self, probabilities, value, training, return_attention_scores)
 
     def _fused_call(self, qkv, attention_mask, training):
         """`call` through `keras.ops.dot_product_attention`: the same logits, bias and mask as the explicit path."""

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_vit.layers.attention import MultiHeadSelfAttention
+from keras_vit.layers.attention import MultiHeadSelfAttention, attention_with_scores
 from keras_vit.layers.drop_path import DropPath
 from keras_vit.layers.layer_scale import LayerScale
 from keras_vit.layers.mlp import MLP
@@ -62,10 +62,7 @@ class TransformerBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None, return_attention_scores=False):
-        attended = self.attention(self.norm1(inputs), training=training,
-                                  return_attention_scores=return_attention_scores)
-        if return_attention_scores:  # only then: the fused attention kernels never write the probabilities out
-            attended, scores = attended
+        attended, scores = attention_with_scores(self.attention, self.norm1(inputs), training, return_attention_scores)
         x = inputs + self.drop_path(self._scale(self.layer_scale1, attended), training=training)
         transformed = self.mlp(self.norm2(x), training=training)
         x = x + self.drop_path(self._scale(self.layer_scale2, transformed), training=training)
