@@ -88,7 +88,8 @@ def precision_scope(precision):
         >>> model.get_layer("block_0").compute_dtype
         'bfloat16'
     """
-    check_precision(precision)
+    if precision not in PRECISIONS:  # "auto" is resolved first (`resolve_precision`): a scope needs a policy
+        raise KerasViTError(f"precision_scope takes one of {', '.join(PRECISIONS)}, got {precision!r}.")
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
