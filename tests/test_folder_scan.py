@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_vit.data import find_corrupt_images, load_dataset, load_image_folder
+from keras_vit.data import (find_corrupt_images, load_dataset, load_image_folder, make_batches, named_image_errors,
+                            split_images)
 from keras_vit.errors import KerasViTError
 
 
@@ -31,16 +32,25 @@ def _corrupt(root):
     return [bad_text, truncated]
 
 
-def test_corrupt_files_are_all_named_before_training(tmp_path):
+def test_bad_headers_are_named_before_training_and_broken_image_data_while_streaming(tmp_path):
     root = _write(tmp_path / "images", {"cat": 5, "dog": 5})
-    bad = _corrupt(root)
-    assert set(find_corrupt_images(sorted(root.rglob("*.*")))) == {str(path) for path in bad}
-    with pytest.raises(KerasViTError, match="2 unreadable or corrupt file") as error:
+    bad_header, broken_data = _corrupt(root)
+    assert set(find_corrupt_images(sorted(root.rglob("*.*")))) == {str(bad_header), str(broken_data)}
+    assert set(find_corrupt_images(sorted(root.rglob("*.*")), decode=False)) == {str(bad_header)}
+    with pytest.raises(KerasViTError, match="1 unreadable or corrupt file") as error:
         load_image_folder(root, image_size=(4, 4))
     message = str(error.value)
-    assert all(str(path) in message for path in bad) and "--skip-corrupt" in message
+    assert str(bad_header) in message and "--skip-corrupt" in message
     assert "notes.jpg (unknown format: the bytes are not a JPEG" in message, "the header check's reason is given"
-    assert "truncated.png (Invalid PNG data" in message, "the decoder's reason is given"
+    bad_header.unlink()
+    data = load_image_folder(root, image_size=(4, 4))
+    split = next(split for split in (data.train, data.validation, data.test) if str(broken_data) in split.paths)
+    with pytest.raises(KerasViTError, match=rf"Image {broken_data} cannot be used \(the decoder failed.*"
+                                            r"skip_corrupt=True \(--skip-corrupt\)"):
+        with named_image_errors():
+            list(make_batches(split, 2, 4, training=True, seed=0))
+    skipped = list(make_batches(split, 2, 4, training=True, seed=0, skip_corrupt=True).unbatch())
+    assert len(skipped) == len(split) - 1, "skip_corrupt drops the broken image and keeps the others"
 
 
 def _gif_bomb(path):
@@ -69,9 +79,8 @@ def test_skip_corrupt_skips_and_counts_them_in_the_log(tmp_path, caplog):
     _corrupt(root)
     with caplog.at_level(logging.WARNING, logger="keras_vit"):
         data = load_dataset(data_dir=root, image_size=(4, 4), skip_corrupt=True)
-    assert "Skipped 2 corrupt or unreadable file(s)" in caplog.text and "notes.jpg" in caplog.text
-    assert sum(data.sizes.values()) == 10
-    assert len(list(data.train)) == data.sizes["train"], "every kept file decodes"
+    assert "Skipped 1 corrupt or unreadable file(s)" in caplog.text and "notes.jpg" in caplog.text
+    assert sum(data.sizes.values()) == 11, "the file with a sound header stays, to be skipped as it streams"
 
 
 def test_class_left_empty_by_skipping_is_an_error(tmp_path):
@@ -100,7 +109,7 @@ def test_separate_validation_folder(tmp_path):
     validation = _write(tmp_path / "val", {"dog": 4})
     data = load_dataset(data_dir=root, validation_dir=validation, image_size=(4, 4))
     assert data.sizes == {"train": 18, "validation": 4, "test": 2}
-    assert [int(label) for _, label in data.validation] == [1] * 4, "labels follow the training class names"
+    assert [int(label) for _, label in split_images(data.validation)] == [1] * 4, "labels follow the training class names"
     _write(tmp_path / "val", {"emu": 1})
     with pytest.raises(KerasViTError, match="class folder\\(s\\) emu that"):
         load_dataset(data_dir=root, validation_dir=validation, image_size=(4, 4))
@@ -123,8 +132,8 @@ def test_mixed_channel_counts_are_reconciled(tmp_path, channels):
                          ("P", "gif")):
         _write(root, {"a": 2, "b": 2}, mode=mode, suffix=suffix)
     data = load_image_folder(root, (5, 5), channels=channels)
-    images = np.stack([image for image, _ in data.train.as_numpy_iterator()])
-    assert images.shape == (data.sizes["train"], 5, 5, channels) and images.max() <= 255.0
+    images = np.stack([image for image, _ in split_images(data.train).as_numpy_iterator()])
+    assert images.shape == (data.sizes["train"], 5, 5, channels) and images.dtype == np.uint8
 
 
 def test_channel_counts_that_cannot_be_reconciled(tmp_path):

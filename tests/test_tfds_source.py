@@ -7,7 +7,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from keras_vit.data import load_dataset, tfds_source
+from keras_vit.data import load_dataset, split_images, tfds_source
 from keras_vit.errors import KerasViTError
 
 
@@ -72,11 +72,11 @@ def test_tfds_dataset_loads_with_class_names_and_carved_validation(tmp_path, mon
     assert data.class_names == ["circle", "square", "star"]
     assert data.sizes == {"train": 36, "validation": 4, "test": 10}
     assert data.image_shape == (8, 8, 3)
-    images, labels = zip(*data.test.as_numpy_iterator())
+    images, labels = zip(*split_images(data.test).as_numpy_iterator())
     images, labels = np.stack(images), np.array(labels)
-    assert images.shape == (10, 8, 8, 3) and images.dtype == np.float32 and labels.dtype == np.int32
+    assert images.shape == (10, 8, 8, 3) and images.dtype == np.uint8 and labels.dtype == np.int32
     np.testing.assert_allclose(images[:, 0, 0, 0], labels * 100.0)  # the label's pixel value survives decoding
-    assert len(list(data.validation)) == 4 and len(list(data.train)) == 36
+    assert len(list(split_images(data.validation))) == 4 and len(list(split_images(data.train))) == 36
 
 
 def test_tfds_without_test_split_carves_test_too_and_keeps_grayscale(tmp_path, caplog):
@@ -86,7 +86,7 @@ def test_tfds_without_test_split_carves_test_too_and_keeps_grayscale(tmp_path, c
     assert "no test split" in caplog.text
     assert data.sizes == {"train": 40, "validation": 5, "test": 5}
     assert data.image_shape == (6, 5, 1), "channels and size come from the dataset"
-    image, _ = next(iter(data.train))
+    image, _ = next(iter(split_images(data.train)))
     assert image.shape == (6, 5, 1)
 
 

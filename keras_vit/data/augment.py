@@ -1,76 +1,71 @@
-"""Augmentation policies, applied to batches inside the tf.data pipeline (never inside the model).
+"""Augmentation policies: what `keras_vit.data.make_batches` does to each training image and to each batch.
 
-An augmentation maps a batch of (images, one-hot labels) to an augmented batch. Images keep their shape, dtype and
-[0, 255] range; labels stay one-hot except after MixUp/CutMix, which turn them into the soft labels of the two
-images they mix. Every step is a Keras image-preprocessing layer called on {"images": ..., "labels": ...}, the
-input Keras 3 and keras-cv augmentation layers both accept, so any of them can be appended with `extra_layers`.
+An `Augmentation` has three stages, all inside the tf.data pipeline (never inside the model):
+
+1. per image, in parallel: optionally the random-resized crop of the original image (`crop`, instead of the
+   evaluation view), then `image_ops`, each a function (uint8 image, seed) -> uint8 image with a stateless seed
+   drawn from (run seed, epoch, image position), so a seed fixes every batch however many cores run the map;
+2. per batch, in order: `layers`, Keras (or keras-cv) image augmentation layers called on {"images", "labels"}
+   (float32 pixels in [0, 255]);
+3. per batch: one of `mixers` (MixUp, CutMix), drawn with equal probability from the batch's stateless seed.
+
+Images keep the model's shape and [0, 255] range; labels stay one-hot except after mixing, which makes them the
+soft labels of the two images mixed.
 """
 
-import itertools
-
-import keras
-import tensorflow as tf
-
+from keras_vit.data.image_ops import random_flip, random_shift
+from keras_vit.data.mixing import cutmix, mixup
+from keras_vit.data.rand_augment import rand_augment
+from keras_vit.data.random_erasing import random_erasing
 from keras_vit.errors import KerasViTError
 
 AUGMENTATIONS = ("none", "flip", "shift", "light", "deit")
 
 
 class Augmentation:
-    """Keras augmentation layers applied in turn to a batch of (images, one-hot labels).
+    """The random operations of a training pipeline (see the module docstring for when each runs).
 
     Args:
-        layers: image augmentation layers that take and return {"images": ..., "labels": ...}.
-        mixers: label-mixing layers (MixUp, CutMix); one of them, drawn with equal probability, is applied to each
-            batch after `layers`.
-        seed: seed of the draw among `mixers`.
+        crop: train on a random-resized crop of each original image (8-100% of its area, aspect 3/4-4/3).
+        image_ops: per-image functions (uint8 image, int seed of shape [2]) -> uint8 image.
+        layers: Keras image augmentation layers applied to each batch.
+        mixers: functions (images, one-hot labels, seed) -> (images, soft labels); one of them per batch.
+        seed: seed of the draws; None takes `make_batches`' seed.
 
     Example:
-        >>> augment = Augmentation([keras.layers.RandomFlip("horizontal", seed=0)])
-        >>> images, labels = augment(np.zeros((4, 8, 8, 3), "float32"), np.eye(4, dtype="float32"))
+        >>> augment = Augmentation(image_ops=[random_flip], layers=[keras.layers.RandomGrayscale(0.2)])
+        >>> batches = make_batches(data.train, data.num_classes, 64, training=True, seed=0, augment=augment)
     """
 
-    def __init__(self, layers=(), mixers=(), seed=None):
+    def __init__(self, crop=False, image_ops=(), layers=(), mixers=(), seed=None):
+        self.crop = crop
+        self.image_ops = list(image_ops)
         self.layers = list(layers)
         self.mixers = list(mixers)
-        self._mixer_draws = (tf.random.Generator.from_non_deterministic_state() if seed is None
-                             else tf.random.Generator.from_seed(seed))
-
-    def __call__(self, images, labels, training=True):
-        if not training:
-            return images, labels
-        batch = {"images": images, "labels": labels}
-        for layer in self.layers:
-            batch = layer(batch, training=True)
-        if self.mixers:
-            choice = self._mixer_draws.uniform((), maxval=len(self.mixers), dtype=tf.int32)
-            batch = tf.switch_case(choice, [lambda mixer=mixer: mixer(batch, training=True)
-                                            for mixer in self.mixers])
-        return batch["images"], batch["labels"]
+        self.seed = seed
 
 
 def make_augmentation(policy, seed=None, extra_layers=()):
-    """The `Augmentation` of policy `policy`, followed by `extra_layers`.
+    """The `Augmentation` of policy `policy`, with `extra_layers` applied to each batch before mixing.
 
     Policies (pixels in [0, 255]):
         none: no augmentation.
         flip: random horizontal flip only, for centred objects that translations would push off a small image
             (Fashion-MNIST: measured in README, Performance).
-        shift: random translation by up to 1/8 of each side (1 pixel of an 8x8 digit), the uncovered border
-            filled with zeros. It keeps digits and letters legible, unlike flips. The default for the digits.
-        light: random crop after reflect padding by 1/8 of each side (a reflect-filled random translation), and
-            random horizontal flip.
-        deit: the DeiT recipe from Keras core layers: a random-resized-crop-like random zoom (each side zoomed in
-            by up to 60%, so 16% to 100% of the area and a changing aspect ratio), random horizontal flip,
-            RandAugment (2 ops, strength 0.1), random erasing (a patch of 2% to 33% of the area, probability
-            0.25), then MixUp (alpha 0.8) or CutMix (alpha 1.0), one or the other with equal probability per
-            batch. The labels become soft.
+        shift: random translation by whole pixels, up to 1/8 of each side, the uncovered border filled with zeros.
+            It keeps digits and letters legible, unlike flips. The default for the digits.
+        light: random translation by up to 1/8 of each side with the border mirrored, and random horizontal flip.
+        deit: the DeiT / timm recipe: random-resized crop of the original image (8-100% of the area, aspect
+            3/4-4/3), random horizontal flip, RandAugment (timm's rand-m9-mstd0.5), random erasing (probability
+            0.25, 2-33% of the area, random pixels), then MixUp (alpha 0.8) or CutMix (alpha 1.0), one or the
+            other with equal probability per batch. The labels become soft.
 
     Args:
         policy: one of `AUGMENTATIONS`.
-        seed: seed of the random draws; with a seed, the same pipeline gives the same batches.
-        extra_layers: Keras or keras-cv image augmentation layers applied after the policy's (before its
-            MixUp/CutMix), e.g. `[keras.layers.RandomHue(0.1, value_range=(0, 255))]`.
+        seed: seed of the random draws; None takes `make_batches`' seed. With a seed, the same pipeline gives the
+            same batches.
+        extra_layers: Keras or keras-cv image augmentation layers applied to each batch after the policy's
+            per-image operations (before its MixUp/CutMix), e.g. `[keras.layers.RandomHue(0.1, value_range=(0, 255))]`.
 
     Returns:
         An `Augmentation`, for `make_batches(..., augment=...)`.
@@ -80,37 +75,18 @@ def make_augmentation(policy, seed=None, extra_layers=()):
         >>> batches = make_batches(data.train, data.num_classes, 64, training=True, seed=0, augment=augment)
     """
     if policy not in AUGMENTATIONS:
-        raise KerasViTError(f"Unknown augmentation '{policy}'. Known: {', '.join(AUGMENTATIONS)}.")
-    seeds = itertools.repeat(None) if seed is None else itertools.count(seed)  # one seed per random layer
-    layers, mixers = _POLICIES[policy](seeds)
-    return Augmentation(layers + list(extra_layers), mixers, seed=next(seeds))
+        raise KerasViTError(f"Unknown augmentation policy={policy!r}. Known: {', '.join(AUGMENTATIONS)}.")
+    return Augmentation(**_POLICIES[policy], layers=extra_layers, seed=seed)
 
 
-def _none(seeds):
-    return [], []
+def _reflect_shift(image, seed):
+    return random_shift(image, seed, fill="reflect")
 
 
-def _flip(seeds):
-    return [keras.layers.RandomFlip("horizontal", seed=next(seeds))], []
-
-
-def _shift(seeds):
-    return [keras.layers.RandomTranslation(0.125, 0.125, fill_mode="constant", fill_value=0.0, seed=next(seeds))], []
-
-
-def _light(seeds):
-    return [keras.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=next(seeds)),
-            keras.layers.RandomFlip("horizontal", seed=next(seeds))], []
-
-
-def _deit(seeds):
-    layers = [keras.layers.RandomZoom((-0.6, 0.0), (-0.6, 0.0), fill_mode="reflect", seed=next(seeds)),
-              keras.layers.RandomFlip("horizontal", seed=next(seeds)),
-              keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=0.1, seed=next(seeds)),
-              keras.layers.RandomErasing(factor=(0.25, 0.25), scale=(0.02, 0.33), value_range=(0, 255),
-                                         seed=next(seeds))]
-    mixers = [keras.layers.MixUp(alpha=0.8, seed=next(seeds)), keras.layers.CutMix(factor=1.0, seed=next(seeds))]
-    return layers, mixers
-
-
-_POLICIES = {"none": _none, "flip": _flip, "shift": _shift, "light": _light, "deit": _deit}
+_POLICIES = {
+    "none": {},
+    "flip": {"image_ops": [random_flip]},
+    "shift": {"image_ops": [random_shift]},
+    "light": {"image_ops": [_reflect_shift, random_flip]},
+    "deit": {"crop": True, "image_ops": [random_flip, rand_augment, random_erasing], "mixers": [mixup, cutmix]},
+}

@@ -1,15 +1,16 @@
-"""The container every data source returns: unbatched train / validation / test splits and their classes."""
+"""The container every data source returns: train / validation / test splits and their classes."""
 
 import dataclasses
 
-import tensorflow as tf
+from keras_vit.data.splits import Split
 
 
 @dataclasses.dataclass
 class ImageClassificationData:
-    """Splits of one labelled image dataset, each an unbatched `tf.data.Dataset` of (image, label).
+    """Splits of one labelled image dataset, each a `keras_vit.data.splits.Split`: image files, shards or arrays,
+    read and decoded only when `keras_vit.data.make_batches` (or `split_images`) streams them.
 
-    Images are float32 (height, width, channels) pixels in [0, 255]; labels are int32 class indices into
+    Images become uint8 (height, width, channels) pixels of `image_shape`; labels are int32 class indices into
     `class_names`. `validation` may be None when the source has too few images to hold any out.
 
     Example:
@@ -18,9 +19,9 @@ class ImageClassificationData:
         ((8, 8, 1), 10, 360)
     """
 
-    train: tf.data.Dataset
-    validation: "tf.data.Dataset | None"
-    test: tf.data.Dataset
+    train: Split
+    validation: "Split | None"
+    test: Split
     class_names: list
     image_shape: tuple
     sizes: dict

@@ -3,11 +3,10 @@
 import pathlib
 
 import numpy as np
-import tensorflow as tf
 
 from keras_vit.data.dataset import ImageClassificationData
-from keras_vit.data.image_guards import FILE_LIMITS, guarded_decode_image
 from keras_vit.data.scan import check_images
+from keras_vit.data.splits import ImageFiles
 from keras_vit.errors import KerasViTError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -21,13 +20,14 @@ def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, ski
 
     The split is stratified and fixed (the same files land in the same split on every run). With a separate
     `validation_dir` (same class sub-folders), `data_dir` splits 90 / 10 into train / test and every image of
-    `validation_dir` validates. Every file is checked and decoded once before anything else, so an unreadable or
-    corrupt file, or one whose header declares more than `keras_vit.data.image_guards.FILE_LIMITS` allow (a
-    decompression bomb), fails here, named by path, instead of in the middle of training (`skip_corrupt` skips and
-    logs them instead).
+    `validation_dir` validates. Every file's headers are checked once before anything else (one read of each file,
+    no decoding), so an unreadable file, one that is not a JPEG, PNG, BMP or GIF, has a broken header, or declares
+    more than `keras_vit.data.image_guards.FILE_LIMITS` allow (a decompression bomb), fails here, named by path,
+    instead of in the middle of training (`skip_corrupt` skips and logs them instead). Nothing is decoded or kept
+    in memory but the file list: the splits are `keras_vit.data.splits.ImageFiles`, which `make_batches` streams.
 
-    Images are decoded (JPEG, PNG, BMP, GIF: first frame) to `channels` channels and resized to `image_size` with
-    bilinear interpolation (`keras_vit.data.decode_image`, shared with prediction and serving). Mixed grayscale,
+    Images are decoded (JPEG, PNG, BMP, GIF: first frame) to `channels` channels and brought to `image_size`
+    by `keras_vit.data.views` (evaluation: shared with prediction and serving; training: a random crop). Mixed grayscale,
     grayscale+alpha, RGB and RGBA files are therefore reconciled: RGB is converted to gray (channels=1), gray is
     repeated (channels=3), alpha is dropped. Only a target other than 1 or 3 channels cannot be reconciled.
 
@@ -83,23 +83,16 @@ def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, ski
         for class_name, files in validation_files.items():
             splits["validation"][0].extend(str(path) for path in files)
             splits["validation"][1].extend([class_names.index(class_name)] * len(files))
-    height, width = image_size
-
-    def decode(path, label):
-        return guarded_decode_image(tf.io.read_file(path), (height, width), channels, **FILE_LIMITS), label
-
-    datasets = {
-        split: tf.data.Dataset.from_tensor_slices((tf.constant(paths, tf.string), np.asarray(labels, "int32"))).map(
-            decode, num_parallel_calls=tf.data.AUTOTUNE)
-        for split, (paths, labels) in splits.items()
-    }
+    image_shape = (*image_size, channels)
+    datasets = {split: ImageFiles(paths, labels, image_shape, f"{split} images of '{data_dir}'")
+                for split, (paths, labels) in splits.items()}
     if not splits["test"][0]:
         raise KerasViTError(
             f"Data folder '{data_dir}' has too few images to hold out a test split: give each class at least "
             f"3 images.")
     return ImageClassificationData(
         train=datasets["train"], validation=datasets["validation"] if splits["validation"][0] else None,
-        test=datasets["test"], class_names=class_names, image_shape=(height, width, channels),
+        test=datasets["test"], class_names=class_names, image_shape=image_shape,
         sizes={split: len(labels) for split, (_, labels) in splits.items()},
     )
 
@@ -108,7 +101,8 @@ def _checked_files(data_dir, skip_corrupt):
     """`find_class_files` without corrupt files: an error listing them, or (skip_corrupt) skipped and logged."""
     files_by_class = find_class_files(data_dir)
     all_files = [path for files in files_by_class.values() for path in files]
-    good = {str(path) for path in check_images(all_files, skip_corrupt, what=f"the images of '{data_dir}'")}
+    good = {str(path) for path in check_images(all_files, skip_corrupt, what=f"the images of '{data_dir}'",
+                                               decode=False)}
     checked = {name: [path for path in files if str(path) in good] for name, files in files_by_class.items()}
     empty = [name for name, files in checked.items() if not files]
     if empty:

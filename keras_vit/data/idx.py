@@ -17,11 +17,10 @@ import os
 import pathlib
 
 import numpy as np
-import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
 from keras_vit.data.dataset import ImageClassificationData
-from keras_vit.data.decode import resize_pixels
+from keras_vit.data.splits import ImageArrays
 from keras_vit.errors import KerasViTError
 from keras_vit.network import is_online
 
@@ -201,12 +200,12 @@ def _checked(name, arrays, files):
 
 
 def load_idx_dataset(name, idx_dir=None, image_size=None, download=True):
-    """MNIST or Fashion-MNIST as train / validation / test splits of (height, width, 1) float32 pixels in [0, 255].
+    """MNIST or Fashion-MNIST as train / validation / test splits of (height, width, 1) uint8 pixels, held in memory.
 
     Args:
         name: "mnist" or "fashion_mnist".
         idx_dir: a folder holding the four IDX files (searched before the default places).
-        image_size: (height, width) to resize to (bilinear, as `decode_image`); None keeps 28x28.
+        image_size: (height, width) to resize to as images are read (`keras_vit.data.views`); None keeps 28x28.
         download: allow a download with `keras.datasets` when the files are found nowhere.
 
     Returns:
@@ -222,19 +221,13 @@ def load_idx_dataset(name, idx_dir=None, image_size=None, download=True):
     train_x, validation_x, train_y, validation_y = train_test_split(
         train_x, train_y, test_size=IDX_VALIDATION_FRACTION, stratify=train_y, random_state=_SPLIT_SEED)
     height, width = image_size if image_size is not None else train_x.shape[1:3]
-
-    def to_pixels(image, label):
-        image = image[..., tf.newaxis]
-        if (height, width) == tuple(train_x.shape[1:3]):
-            return tf.cast(image, tf.float32), label
-        return resize_pixels(image, (height, width)), label
-
+    image_shape = (int(height), int(width), 1)
     splits = {"train": (train_x, train_y), "validation": (validation_x, validation_y), "test": (test_x, test_y)}
-    datasets = {split: tf.data.Dataset.from_tensor_slices(arrays).map(to_pixels, num_parallel_calls=tf.data.AUTOTUNE)
-                for split, arrays in splits.items()}
+    datasets = {split: ImageArrays(images[..., np.newaxis], labels, image_shape, f"{name} {split}")
+                for split, (images, labels) in splits.items()}
     return ImageClassificationData(
         train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
-        class_names=list(IDX_DATASETS[name]["classes"]), image_shape=(int(height), int(width), 1),
+        class_names=list(IDX_DATASETS[name]["classes"]), image_shape=image_shape,
         sizes={split: len(arrays[1]) for split, arrays in splits.items()})
 
 

@@ -1,46 +1,233 @@
-"""From an unbatched (image, label) dataset to the batches `model.fit` consumes."""
+"""From a split (files, shards, arrays) to the batches `model.fit` consumes, streamed and in parallel.
+
+Training: every pass reads the split in a new seeded order (`keras_vit.data.splits`), reads and decodes images in
+parallel (`num_parallel_calls=AUTOTUNE`, deterministic order), crops or resizes each to the model's size as uint8
+with its own stateless seed, batches, one-hot encodes and mixes. Evaluation: the fixed order, the evaluation view
+(`keras_vit.data.views`). Memory is bounded by the parallel calls and prefetch buffers (a few batches of encoded
+and uint8 images), one shuffle buffer of records for streamed shards, and what `cache` allows
+(`keras_vit.data.cache_policy`): it does not grow with the dataset.
+"""
+
+import contextlib
+import math
+import random
+import re
+import sys
 
 import tensorflow as tf
 
+from keras_vit.data.augment import Augmentation
+from keras_vit.data.cache_policy import cache_file
+from keras_vit.data.image_guards import FILE_LIMITS, image_problem
+from keras_vit.data.splits import ONE_WORKER, DatasetSplit, pass_seed
+from keras_vit.data.views import eval_view, train_crop
+from keras_vit.errors import KerasViTError
 
-def make_batches(dataset, num_classes, batch_size, training=False, seed=None, augment=None, repeat=False):
-    """Caches, (when asked) repeats, (when training) shuffles and augments, batches, one-hot encodes, prefetches.
+_ENDLESS = 2**62
+IMAGE_ERROR = "keras_vit cannot use image"  # starts the error of an image that fails its guards or its decoder
 
-    Labels become one-hot float32 vectors before augmentation, so that label smoothing and MixUp/CutMix apply.
+
+def make_batches(split, num_classes, batch_size, training=False, seed=None, augment=None, repeat=False,
+                 cache="auto", workers=ONE_WORKER, start_epoch=0, skip_corrupt=False):
+    """Streams, (when training) shuffles and augments, batches and one-hot encodes a split, and prefetches.
+
+    Batches hold uint8 pixels (models normalise [0, 255] inside), or float32 after `augment.layers`. Labels are
+    one-hot float32, soft after MixUp/CutMix.
 
     Args:
-        dataset: unbatched `tf.data.Dataset` of (image, int label).
+        split: a split of `keras_vit.data.load_dataset` (`keras_vit.data.splits`), or an unbatched
+            `tf.data.Dataset` of (pixels at the model's size, int label).
         num_classes: length of the one-hot labels.
         batch_size: images per batch; the last batch may be smaller (not when repeated).
-        training: shuffle every epoch and apply `augment`.
-        seed: shuffle seed.
-        augment: optional function (images, one-hot labels, training) -> (images, labels) applied to training
-            batches, e.g. `make_augmentation("deit", seed=0)`.
-        repeat: repeat the data without end, for `fit(..., steps_per_epoch=...)` (as `keras_vit.train` does, see
-            `keras_vit.training.epochs.epoch_steps`). The one shuffle then runs over the endless stream: its buffer
-            and iterator live from epoch to epoch, no epoch waits for them to refill, and every batch is full
-            (batches run across the boundaries between passes).
+        training: a new seeded order every pass, and `augment`.
+        seed: seed of the order and of the augmentation's draws (None: drawn at random).
+        augment: an `Augmentation` (`make_augmentation("deit")`), or a function (images, one-hot labels,
+            training) -> (images, labels) applied to each training batch.
+        repeat: pass after pass without end, for `fit(..., steps_per_epoch=...)` (as `keras_vit.train` does); every
+            batch is then full (batches run across the boundaries between passes).
+        cache: "auto", "none", "memory" or a folder (`keras_vit.data.cache_policy`): training caches encoded bytes,
+            evaluation decoded uint8 images.
+        workers: (count, index) of this worker among those that split the data (multi-worker training); each
+            reads a disjoint part and together they read every image once per pass.
+        start_epoch: the first pass (a resumed run continues the sequence of orders and draws).
+        skip_corrupt: skip images that fail their guards or the decoder (each logged with its name) instead of
+            failing with an error that names the image (`IMAGE_ERROR`).
 
     Returns:
         A batched, prefetched `tf.data.Dataset` of (images, one-hot labels).
 
     Example:
-        >>> batches = make_batches(data.train, data.num_classes, batch_size=64, training=True, seed=0)
+        >>> batches = make_batches(data.train, data.num_classes, batch_size=64, training=True, seed=0,
+        ...                        augment=make_augmentation("deit"), repeat=True)
     """
-    cached = dataset.cache()
-    dataset = cached.repeat() if repeat else cached
-    if training:  # the buffer is sized from one pass (`cached`): the repeated stream has no end to count
-        dataset = dataset.shuffle(_shuffle_buffer(cached), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
-    dataset = dataset.map(lambda images, labels: (images, tf.one_hot(labels, num_classes)),
+    if isinstance(split, tf.data.Dataset):
+        split = DatasetSplit(split)
+    seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
+    if training:
+        images = _training_images(split, seed, augment, repeat, cache, workers, start_epoch, skip_corrupt)
+    else:
+        images = _evaluation_images(split, repeat, cache, workers, skip_corrupt)
+    batches = images.batch(batch_size, drop_remainder=repeat, num_parallel_calls=tf.data.AUTOTUNE)
+    batches = batches.map(lambda pixels, labels: (pixels, tf.one_hot(labels, num_classes)),
                           num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment is not None:
-        # One batch at a time: the layers' random state then advances in order, so that a seeded pipeline repeats
-        # exactly (parallel calls race on it). The operations within a batch still run in parallel.
-        dataset = dataset.map(lambda images, labels: augment(images, labels, training=True))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+        batches = _augmented_batches(batches, augment, seed, start_epoch)
+    if workers[0] > 1:  # each worker reads its own part already
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        batches = batches.with_options(options)
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
-def _shuffle_buffer(dataset, limit=50_000):
-    size = int(dataset.cardinality())
-    return limit if size < 0 else max(1, min(size, limit))
+@contextlib.contextmanager
+def named_image_errors():
+    """Turns the error of an image that fails its guards or decoder while batches stream (`IMAGE_ERROR`) into a
+    `KerasViTError` that names the image and what is wrong with it.
+
+    Example:
+        >>> with named_image_errors():
+        ...     model.fit(make_batches(data.train, data.num_classes, 64, training=True), epochs=1)
+    """
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        found = re.search(rf"\[{IMAGE_ERROR}\] \[(.*?)\] \[(.*?)\]", error.message or "", re.DOTALL)
+        if found is None:
+            raise
+        raise KerasViTError(f"Image {found.group(1)} cannot be used ({found.group(2)}). Remove it, or skip such "
+                            f"images with skip_corrupt=True (--skip-corrupt).") from None
+
+
+def split_images(split):
+    """The evaluation view of a split's images, unbatched, in its fixed order: (uint8 image, int32 label).
+
+    Example:
+        >>> image, label = next(iter(split_images(load_dataset("digits").test)))
+        >>> image.shape, image.dtype
+        (TensorShape([8, 8, 1]), tf.uint8)
+    """
+    return _evaluation_images(split, repeat=False, cache="none", workers=ONE_WORKER, skip_corrupt=False)
+
+
+def _training_images(split, seed, augment, repeat, cache, workers, start_epoch, skip_corrupt):
+    """(uint8 image, label) of every pass from `start_epoch`: read in order, then viewed in parallel."""
+    augmentation = augment if isinstance(augment, Augmentation) else Augmentation()
+    draw_seed = seed if augmentation.seed is None else augmentation.seed
+    count, index = workers
+    cached = _cached_records(split, cache, workers)
+
+    def one_pass(epoch):
+        records = (split.one_pass(seed, epoch, True, workers) if cached is None
+                   else cached.shuffle(max(1, len(split) // count), seed=seed * 1_000_003 + epoch))
+
+        def with_seed(position, record):
+            element = position * count + index  # the element's place in the pass's order, across workers
+            return (*record, tf.random.experimental.stateless_fold_in(pass_seed(draw_seed, epoch), element))
+
+        return records.enumerate().map(with_seed)
+
+    def view(image, label, name, element_seed):
+        seeds = tf.unstack(tf.random.experimental.stateless_split(element_seed, 1 + len(augmentation.image_ops)))
+        image_size, channels = split.image_shape[:2], split.image_shape[-1]
+
+        def pixels_of(image):
+            if split.at_output_shape:
+                pixels = image
+            elif augmentation.crop:
+                pixels = train_crop(image, seeds[0], image_size, channels, encoded=split.encoded)
+            else:
+                pixels = eval_view(image, image_size, channels, encoded=split.encoded)
+            for operation, operation_seed in zip(augmentation.image_ops, seeds[1:]):
+                pixels = operation(pixels, operation_seed)
+            return pixels
+
+        return (*_checked_view(pixels_of, image, name, split.encoded, split.image_shape, skip_corrupt), label)
+
+    passes = tf.data.Dataset.range(start_epoch, _ENDLESS if repeat else start_epoch + 1).flat_map(one_pass)
+    if repeat:  # flat_map cannot know it is endless; Keras and tf.distribute can
+        passes = passes.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+    return _usable(passes.map(view, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), skip_corrupt)
+
+
+def _usable(images, skip_corrupt):
+    """(pixels, label) of the usable images: all of them (an unusable one has failed already), or with
+    `skip_corrupt` those left once the others are dropped."""
+    if skip_corrupt:
+        images = images.filter(lambda pixels, usable, label: usable)
+    return images.map(lambda pixels, usable, label: (pixels, label))
+
+
+def _cached_records(split, cache, workers):
+    """One fixed-order pass of the split's encoded records, cached as `cache` allows; None to stream them."""
+    if not split.encoded:
+        return None
+    filename = cache_file(cache, split.encoded_bytes(), f"the {len(split):,} training images' encoded bytes",
+                          f"train_{workers[1]}_of_{workers[0]}")
+    return None if filename is None else split.one_pass(0, 0, shuffle=False, workers=workers).cache(filename)
+
+
+def _evaluation_images(split, repeat, cache, workers, skip_corrupt):
+    def view(image, label, name):
+        if split.at_output_shape:
+            return image, tf.constant(True), label
+        image_size, channels = split.image_shape[:2], split.image_shape[2]
+        pixels_of = lambda image: eval_view(image, image_size, channels, split.encoded)  # noqa: E731
+        return (*_checked_view(pixels_of, image, name, split.encoded, split.image_shape, skip_corrupt), label)
+
+    images = _usable(split.one_pass(0, 0, shuffle=False, workers=workers).map(
+        view, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), skip_corrupt)
+    filename = cache_file(cache, len(split) * math.prod(split.image_shape) // workers[0],
+                          f"the {len(split):,} evaluation images (uint8)", f"eval_{split.size}_{workers[1]}")
+    if filename is not None:
+        images = images.cache(filename)
+    return images.repeat() if repeat else images
+
+
+def _checked_view(view, image, name, encoded, image_shape, skip_corrupt):
+    """(pixels, usable) of `view(image)`: encoded bytes pass the file guards (`keras_vit.data.image_guards`) and
+    the decoder, else the error names the image (`IMAGE_ERROR`), or with `skip_corrupt` usable is False.
+
+    The decoder runs inside a one-element dataset whose errors are dropped, so that a failure becomes a flag here
+    instead of a decoder message that does not say which file it was."""
+    if not encoded:
+        return view(image), tf.constant(True)
+    problem = image_problem(image, **FILE_LIMITS)
+    empty = tf.zeros(image_shape, tf.uint8)
+
+    def decode():
+        decoded = tf.data.Dataset.from_tensors(image).map(view).ignore_errors()
+        pixels, decodes = decoded.reduce((empty, False), lambda _, pixels: (pixels, True))
+        return pixels, decodes, tf.where(decodes, "", "the decoder failed: its image data is corrupt or truncated")
+
+    pixels, usable, problem = tf.cond(tf.equal(problem, ""), decode, lambda: (empty, False, problem))
+    if skip_corrupt:
+        report = tf.cond(usable, tf.no_op, lambda: tf.print("keras_vit: skipped image", name, "-", problem,
+                                                            output_stream=sys.stderr))
+    else:
+        report = tf.debugging.Assert(usable, [IMAGE_ERROR, name, problem])
+    with tf.control_dependencies([report]):
+        return tf.identity(pixels), usable
+
+
+def _augmented_batches(batches, augment, seed, start_epoch):
+    """The per-batch stages: an augmentation function, or `augment.layers` then one of `augment.mixers`."""
+    if not isinstance(augment, Augmentation):  # in order: a function's own random state then advances in order
+        return batches.map(lambda images, labels: augment(images, labels, training=True))
+    for layer in augment.layers:
+        batches = batches.map(lambda images, labels, layer=layer: _layer_output(
+            layer({"images": tf.cast(images, tf.float32), "labels": labels}, training=True)))
+    if not augment.mixers:
+        return batches
+    base = pass_seed(seed if augment.seed is None else augment.seed, _ENDLESS - start_epoch)  # apart from images'
+
+    def mix(position, batch):
+        batch_seed = tf.random.experimental.stateless_fold_in(base, position)
+        choice_seed, mix_seed = tf.unstack(tf.random.experimental.stateless_split(batch_seed, 2))
+        choice = tf.random.stateless_uniform((), choice_seed, maxval=len(augment.mixers), dtype=tf.int32)
+        return tf.switch_case(choice, [lambda mixer=mixer: mixer(*batch, mix_seed) for mixer in augment.mixers])
+
+    return batches.enumerate().map(mix, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _layer_output(batch):
+    return batch["images"], batch["labels"]

@@ -12,15 +12,18 @@ logger = logging.getLogger("keras_vit")
 MAX_LISTED = 20  # bad files named in an error; the rest are counted
 
 
-def find_corrupt_images(paths):
-    """Checks and decodes every file once (in parallel, with the same TensorFlow decoder training uses) and returns
-    the bad ones.
+def find_corrupt_images(paths, decode=True):
+    """Checks and (with `decode`) decodes every file once, in parallel, with the same TensorFlow decoder training
+    uses, and returns the bad ones.
 
     Each file's headers are checked first (`keras_vit.data.image_guards.image_problem` with `FILE_LIMITS`): a file
-    that declares more than the limits allow (a decompression bomb) is reported without being decoded.
+    that declares more than the limits allow (a decompression bomb) is reported without being decoded. Without
+    `decode` only the headers are checked: one read of each file and no pixel work, fast enough for any folder
+    (training checks folders this way, and the stream names a file whose image data turns out broken).
 
     Args:
         paths: image file paths.
+        decode: decode the files that pass their header checks too.
 
     Returns:
         {path: reason} of the files that cannot be read, fail a check or cannot be decoded, in the order of
@@ -37,17 +40,21 @@ def find_corrupt_images(paths):
     def decodes(path):
         image_bytes = tf.io.read_file(path)
         passes = tf.equal(image_problem(image_bytes, **FILE_LIMITS), "")
+        if not decode:
+            return path, tf.where(passes, 1, -1)
         decoded = tf.cond(passes, lambda: tf.shape(tf.io.decode_image(image_bytes, expand_animations=False))[0],
                           lambda: tf.constant(-1))
         return path, decoded
 
     good = tf.data.Dataset.from_tensor_slices(paths).map(decodes, num_parallel_calls=tf.data.AUTOTUNE)
     good = {path.decode() for path, height in good.ignore_errors().as_numpy_iterator() if height >= 0}
-    return {path: _reason(path) for path in paths if path not in good}
+    return {path: _reason(path, decode) for path in paths if path not in good}
 
 
-def check_images(paths, skip_corrupt=False, what="images"):
+def check_images(paths, skip_corrupt=False, what="images", decode=True):
     """The readable images of `paths`: a bad file is an error naming it, or with `skip_corrupt` a logged skip.
+
+    `decode`: as in `find_corrupt_images` (False checks headers only).
 
     Raises:
         KerasViTError: some files are unreadable or corrupt (all listed, up to 20) and `skip_corrupt` is False.
@@ -55,7 +62,7 @@ def check_images(paths, skip_corrupt=False, what="images"):
     Example:
         >>> good = check_images(paths, skip_corrupt=True)  # logs "Skipped 2 corrupt ..."
     """
-    bad = find_corrupt_images(paths)
+    bad = find_corrupt_images(paths, decode=decode)
     if not bad:
         return list(paths)
     if not skip_corrupt:
@@ -69,13 +76,14 @@ def check_images(paths, skip_corrupt=False, what="images"):
     return [path for path in paths if str(path) not in bad]
 
 
-def _reason(path):
+def _reason(path, decode):
     try:
         image_bytes = tf.io.read_file(path)
         problem = file_image_problem(image_bytes).numpy().decode()
         if problem:
             return problem
-        tf.io.decode_image(image_bytes, expand_animations=False)
+        if decode:
+            tf.io.decode_image(image_bytes, expand_animations=False)
     except (tf.errors.OpError, ValueError) as error:
         message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", getattr(error, "message", str(error)))
         message = re.sub(r"\s*\[Op:\w+\].*$", "", message.strip().splitlines()[0] if message.strip() else "")

@@ -3,8 +3,9 @@
 Splits: the dataset's own `train`, `validation` and `test` splits when it has them. A dataset without a
 validation split gives the last 10% of `train` to validation; one without a test split also gives the 10% before
 that to test (train keeps the first 80%). Carving uses TFDS split slicing, so it is fixed across runs; it is not
-stratified. Images are decoded with `keras_vit.data.decode_image`, the decoder used by prediction and serving,
-and keep the dataset's channel count (e.g. 1 for `tfds:mnist`, 3 for `tfds:cifar10`).
+stratified. The splits stream the dataset's own TFRecord files (`keras_vit.data.splits.RecordFiles`: encoded
+images, decoded per image as the pipeline reads them, never the whole dataset in memory), and keep the dataset's
+channel count (e.g. 1 for `tfds:mnist`, 3 for `tfds:cifar10`).
 
 Nothing is downloaded unless the machine is online: an offline machine without the prepared dataset gets one
 error naming the dataset, the data folder and how to provide it.
@@ -15,7 +16,7 @@ import logging
 import tensorflow as tf
 
 from keras_vit.data.dataset import ImageClassificationData
-from keras_vit.data.decode import decode_image
+from keras_vit.data.splits import RecordFiles
 from keras_vit.errors import KerasViTError
 from keras_vit.network import is_online
 
@@ -25,7 +26,7 @@ logger = logging.getLogger("keras_vit")
 
 
 def load_tfds(name, data_dir=None, image_size=None, channels=None, download=True):
-    """Loads TFDS dataset `name` as train / validation / test splits of float32 pixels in [0, 255].
+    """Loads TFDS dataset `name` as train / validation / test splits streamed from its TFRecord files.
 
     Args:
         name: a TFDS name, optionally with config and version (e.g. "cifar10", "oxford_flowers102:2.1.1").
@@ -38,8 +39,8 @@ def load_tfds(name, data_dir=None, image_size=None, channels=None, download=True
         ImageClassificationData with the label feature's class names.
 
     Raises:
-        KerasViTError: unknown dataset, not an (image, label) classification dataset, no train split, or absent
-            and cannot be downloaded.
+        KerasViTError: unknown dataset, not an (image, label) classification dataset, no train split, not stored
+            as TFRecord files, or absent and cannot be downloaded.
 
     Example:
         >>> data = load_tfds("cifar10", image_size=(32, 32))
@@ -73,14 +74,23 @@ def load_tfds(name, data_dir=None, image_size=None, channels=None, download=True
         image_size = (feature_height, feature_width)
     image_size = tuple(int(size) for size in image_size)
 
-    def to_pixels(example):
-        return decode_image(example[image_key], image_size, channels), tf.cast(example[label_key], tf.int32)
+    if "tfrecord" not in str(builder.info.file_format).lower():
+        raise KerasViTError(f"TFDS dataset '{name}' is stored as {builder.info.file_format}; keras_vit streams "
+                            f"TFDS datasets stored as TFRecord files.")
+    features = builder.info.features
 
-    datasets = {
-        split: builder.as_dataset(split=spec, decoders={image_key: tfds.decode.SkipDecoding()},
-                                  shuffle_files=False).map(to_pixels, num_parallel_calls=tf.data.AUTOTUNE)
-        for split, spec in split_specs.items()
-    }
+    def parse(serialized):
+        example = features.deserialize_example(serialized, decoders={image_key: tfds.decode.SkipDecoding()})
+        return example[image_key], tf.cast(example[label_key], tf.int32), tf.constant(f"tfds:{name}")
+
+    def split(spec):
+        info = builder.info.splits[spec]
+        files = [(instruction.filename, instruction.skip, instruction.take)
+                 for instruction in info.file_instructions]
+        return RecordFiles(files, parse, info.num_examples, (*image_size, channels), f"tfds:{name} {spec}",
+                           encoded_bytes=int(info.num_bytes) or None)
+
+    datasets = {split_name: split(spec) for split_name, spec in split_specs.items()}
     return ImageClassificationData(
         train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
         class_names=class_names, image_shape=(*image_size, channels),

@@ -6,7 +6,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from keras_vit.data import DEFAULT_DATASET, load_dataset
+from keras_vit.data import DEFAULT_DATASET, load_dataset, named_image_errors, split_images
 from keras_vit.errors import KerasViTError
 from keras_vit.inference.metrics import ClassificationMetrics, classification_metrics
 from keras_vit.models.saving import class_names_path, load_classifier
@@ -69,9 +69,10 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
     if images is None:
         raise KerasViTError(f"The dataset has no {split} split; choose --split test or train.")
     logits, labels = [], []
-    for batch_images, batch_labels in images.batch(batch_size).prefetch(tf.data.AUTOTUNE):
-        logits.append(np.asarray(model.predict_on_batch(batch_images), dtype="float32"))
-        labels.append(batch_labels.numpy())
+    with named_image_errors():
+        for batch_images, batch_labels in split_images(images).batch(batch_size).prefetch(tf.data.AUTOTUNE):
+            logits.append(np.asarray(model.predict_on_batch(batch_images), dtype="float32"))
+            labels.append(batch_labels.numpy())
     if not labels:
         raise KerasViTError(f"The {split} split holds no images.")
     metrics = classification_metrics(np.concatenate(labels), np.concatenate(logits), class_names)

@@ -7,14 +7,13 @@ import keras
 import numpy as np
 
 from keras_vit.atomic_files import atomic_write
-from keras_vit.data import DEFAULT_DATASET, make_augmentation, make_batches
+from keras_vit.data import DEFAULT_DATASET, make_augmentation, split_images
 from keras_vit.models import preset_config
 from keras_vit.models.vit import image_size_pair
 from keras_vit.pretrain.autoencoder import build_mae
 from keras_vit.pretrain.recipe import MAE_BETA_2, pretraining_recipe
 from keras_vit.training.precision import check_precision, precision_scope
 from keras_vit.training.run_folder import finish_run
-from keras_vit.training.strategy import distributable
 from keras_vit.training.trainer import DEFAULT_MODEL, RunFiles, RunOptions, start_run
 from keras_vit.viz.reconstruction import plot_reconstruction
 
@@ -43,8 +42,8 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
              learning_rate=None, weight_decay=None, warmup_epochs=None, augment=None, clip_norm=None,
              mask_ratio=0.75, norm_pix_loss=False, decoder_dim=None, decoder_depth=None, output_dir=None, seed=0,
              precision="float32", strategy="auto", tpu=None, jit_compile=True, steps_per_execution=8, verbose=1,
-             validation_dir=None, skip_corrupt=False, idx_dir=None, tfds_data_dir=None, overwrite=False,
-             backup_interval=30.0, **model_overrides):
+             validation_dir=None, skip_corrupt=False, cache="auto", data_service=None, idx_dir=None,
+             tfds_data_dir=None, overwrite=False, backup_interval=30.0, **model_overrides):
     """Pretrains the encoder of ViT preset `model` as a masked autoencoder (He et al. 2021) on a dataset's images.
 
     Each image loses `mask_ratio` of its patches at random (it keeps floor(num_patches * (1 - mask_ratio)), at
@@ -59,7 +58,8 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
 
     Args:
         model: a ViT preset name (Swin is not supported).
-        dataset, data_dir, validation_dir, skip_corrupt, idx_dir, tfds_data_dir: the images, as in `train`.
+        dataset, data_dir, validation_dir, skip_corrupt, cache, data_service, idx_dir, tfds_data_dir: the images,
+            as in `train`.
         epochs, batch_size, learning_rate, weight_decay, warmup_epochs, augment, clip_norm: as in `train`; None
             takes `pretraining_recipe(model)`'s (MAE appendix A.1, scaled for small presets).
         mask_ratio: share of each image's patches removed.
@@ -106,9 +106,7 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
                             steps_per_execution=run.steps_per_execution)
 
     def images(split, training=False):
-        batches = make_batches(split, data.num_classes, run.batch_size, training=training, seed=seed,
-                               augment=augmentation if training else None, repeat=training)
-        return distributable(batches.map(lambda pixels, labels: pixels))
+        return run.batches(split, training, augmentation).map(lambda pixels, labels: pixels)
 
     history = run.fit(autoencoder, images(data.train, training=True),
                       None if data.validation is None else images(data.validation))
@@ -117,7 +115,7 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
         encoder.save(temporary)
     result.plot_curves(f"{model} masked-image pretraining on {options.source}")
     shown = data.test if data.sizes["test"] else data.train
-    sample = np.stack([pixels for pixels, _ in shown.take(6).as_numpy_iterator()])
+    sample = np.stack([pixels for pixels, _ in split_images(shown).take(6).as_numpy_iterator()]).astype("float32")
     with atomic_write(result.reconstruction_path) as temporary:
         plot_reconstruction(autoencoder, sample, temporary,
                             title=f"mask ratio {mask_ratio}, {len(history.get('loss', []))} epochs")

@@ -23,8 +23,8 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
              learning_rate=None, layer_decay=None, linear_probe=False, weight_decay=None, warmup_epochs=None,
              label_smoothing=None, augment=None, drop_path_rate=None, clip_norm=None, ema_momentum=None,
              output_dir=None, seed=0, precision="float32", strategy="auto", tpu=None, jit_compile=True,
-             steps_per_execution=8, verbose=1, validation_dir=None, skip_corrupt=False, idx_dir=None,
-             tfds_data_dir=None, overwrite=False, backup_interval=30.0, **model_overrides):
+             steps_per_execution=8, verbose=1, validation_dir=None, skip_corrupt=False, cache="auto",
+             data_service=None, idx_dir=None, tfds_data_dir=None, overwrite=False, backup_interval=30.0, **model_overrides):
     """Fine-tunes (or linearly probes) a pretrained ViT encoder as a classifier of a dataset's classes.
 
     The classifier is the preset's, at the data's image size (position embeddings resampled when the patch grid

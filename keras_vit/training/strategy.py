@@ -118,11 +118,13 @@ def _tpu_strategy(tpu):
     return tf.distribute.TPUStrategy(resolver)
 
 
-def distributable(dataset):
-    """`dataset` set to be split across workers element by element (it is in memory, not in files).
+def data_workers(strategy):
+    """(count, index) of the workers that split the data under `strategy`: each reads its own part of every pass.
 
-    Without it a multi-worker strategy first tries to split by file, warns, and falls back to this.
+    Example:
+        >>> data_workers(tf.distribute.get_strategy())
+        (1, 0)
     """
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
+    if not is_multi_worker(strategy):
+        return (1, 0)
+    return (_tf_config_workers(), worker_index(strategy))

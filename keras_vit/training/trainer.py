@@ -7,7 +7,8 @@ import pathlib
 import keras
 
 from keras_vit.atomic_files import atomic_write
-from keras_vit.data import DEFAULT_DATASET, load_dataset, make_augmentation, make_batches
+from keras_vit.data import DEFAULT_DATASET, load_dataset, make_augmentation, make_batches, named_image_errors
+from keras_vit.data.cache_policy import check_cache
 from keras_vit.errors import KerasViTError
 from keras_vit.kill_points import kill_point
 from keras_vit.models import create_model, preset_config
@@ -23,7 +24,7 @@ from keras_vit.training.recipes import recommended_recipe
 from keras_vit.training.run_folder import (
     BACKUP_DIR, HISTORY_FILE, LOGS_DIR, finish_run, mark_trained, prepare_run_folder)
 from keras_vit.training.strategy import (
-    check_batch_size, distributable, is_multi_worker, make_strategy, step_settings, worker_index)
+    check_batch_size, data_workers, is_multi_worker, make_strategy, step_settings, worker_index)
 from keras_vit.viz import plot_history
 from keras_vit.weights import create_pretrained
 from keras_vit.weights.published import PUBLISHED
@@ -76,8 +77,8 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
           learning_rate=None, weight_decay=None, warmup_epochs=None, label_smoothing=None, augment=None,
           drop_path_rate=None, clip_norm=None, ema_momentum=None, output_dir=None, seed=0, precision="float32",
           strategy="auto", tpu=None, jit_compile=True, steps_per_execution=8, verbose=1, validation_dir=None,
-          skip_corrupt=False, idx_dir=None, tfds_data_dir=None, overwrite=False, backup_interval=30.0,
-          weights=None, **model_overrides):
+          skip_corrupt=False, cache="auto", data_service=None, idx_dir=None, tfds_data_dir=None, overwrite=False,
+          backup_interval=30.0, weights=None, **model_overrides):
     """Trains preset `model` on `dataset` (or the image folder `data_dir`) and evaluates it on the test split.
 
     The model's image size, channels and class count come from the data (an embedded dataset) or from the preset
@@ -126,7 +127,11 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
             evenly sized executions (`keras_vit.training.epochs.epoch_steps`): a few more steps than batches.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
         validation_dir: separate folder of validation images, same class sub-folders as `data_dir`.
-        skip_corrupt: skip unreadable or corrupt images of `data_dir` (counted in the log) instead of failing.
+        skip_corrupt: skip unreadable or corrupt images of `data_dir` (logged) instead of failing.
+        cache: what the input pipeline keeps in memory: "auto", "none", "memory" or a folder for cache files
+            (`keras_vit.data.cache_policy`); images are otherwise streamed from disk every epoch.
+        data_service: "grpc://HOST:PORT" of a tf.data service dispatcher that runs the training input pipeline
+            on its workers (`keras_vit.data.service`); None runs it in this process.
         idx_dir: folder holding the four IDX files of "mnist" or "fashion_mnist".
         tfds_data_dir: TFDS data folder for `dataset="tfds:NAME"`.
         overwrite: replace the run in `output_dir` when it is another run or a finished one, instead of failing.
@@ -183,6 +188,8 @@ class RunOptions:
     data_dir: str = None
     validation_dir: str = None
     skip_corrupt: bool = False
+    cache: str = "auto"
+    data_service: str = None
     idx_dir: str = None
     tfds_data_dir: str = None
     output_dir: str = None
@@ -235,6 +242,21 @@ class Run:
                                weight_decay=recipe["weight_decay"], clip_norm=recipe["clip_norm"],
                                ema_momentum=ema_momentum, beta_2=beta_2)
 
+    def batches(self, split, training=False, augment=None):
+        """`make_batches` of `split` as this run reads it: its batch size, seed, cache and this worker's part; the
+        training batches endless, continuing the sequence of passes after the completed epochs, and served by the
+        tf.data service when the run has one."""
+        batches = make_batches(split, self.data.num_classes, self.batch_size, training=training,
+                               seed=self.options.seed, augment=augment if training else None, repeat=training,
+                               cache=self.options.cache, workers=data_workers(self.strategy),
+                               start_epoch=self.completed_epochs if training else 0,
+                               skip_corrupt=self.options.skip_corrupt)
+        if training and self.options.data_service:
+            from keras_vit.data.service import distribute_through_service
+
+            batches = distribute_through_service(batches, self.options.data_service)
+        return batches
+
     def fit(self, trained, train_batches, validation_batches, extra_callbacks=()):
         """`trained.fit` with the run's callbacks (history.csv, backup and resume, NaN stop, TensorBoard), then the
         run folder marked "trained"; returns the history of every epoch, those before a resume included.
@@ -252,10 +274,11 @@ class Run:
         if not trained.optimizer.built:  # else the first step creates its variables, and is traced twice
             with self.strategy.scope():
                 trained.optimizer.build(trained.trainable_variables)
-        trained.fit(train_batches, steps_per_epoch=self.steps_per_epoch,  # endless batches: `epoch_steps`
-                    validation_data=validation_batches, epochs=self.epochs,
-                    verbose=self.options.verbose, shuffle=False,  # the pipeline shuffles
-                    callbacks=callbacks)
+        with named_image_errors():
+            trained.fit(train_batches, steps_per_epoch=self.steps_per_epoch,  # endless batches: `epoch_steps`
+                        validation_data=validation_batches, epochs=self.epochs,
+                        verbose=self.options.verbose, shuffle=False,  # the pipeline shuffles
+                        callbacks=callbacks)
         mark_trained(self.run_dir)
         kill_point("trained")
         return read_history(history_path)
@@ -284,6 +307,7 @@ def start_run(name, options, arguments, epochs, batch_size, image_size, channels
         >>> run = start_run("vit_nano_patch4_28", RunOptions(), {"epochs": 2}, 2, 64, (28, 28), 1)
     """
     _check_counts(epochs=epochs, batch_size=batch_size, steps_per_execution=options.steps_per_execution)
+    check_cache(options.cache)
     strategy = make_strategy(options.strategy, options.tpu)
     check_batch_size(batch_size, strategy)
     worker = worker_index(strategy)
@@ -353,15 +377,13 @@ def fit_classifier(name, config, recipe, network, options, ema_momentum=None, au
             jit_compile=run.jit_compile,
             steps_per_execution=run.steps_per_execution,
         )
-    train_batches = distributable(make_batches(data.train, data.num_classes, run.batch_size, training=True,
-                                               seed=options.seed, augment=augmentation, repeat=True))
-    validation_batches = (None if data.validation is None
-                          else distributable(make_batches(data.validation, data.num_classes, run.batch_size)))
+    train_batches = run.batches(data.train, training=True, augment=augmentation)
+    validation_batches = None if data.validation is None else run.batches(data.validation)
     best = max(run.earlier_history().get("val_accuracy", []), default=-math.inf)
     history = run.fit(trained, train_batches, validation_batches,
                       [SaveBestClassifier(run.run_dir / "best.keras", data.class_names, model=classifier, best=best)])
-    test_loss, test_accuracy = trained.evaluate(
-        distributable(make_batches(data.test, data.num_classes, run.batch_size)), verbose=0)
+    with named_image_errors():
+        test_loss, test_accuracy = trained.evaluate(run.batches(data.test), verbose=0)
     result = TrainResult(classifier, history, float(test_accuracy), float(test_loss), data.sizes["test"],
                          run.run_dir)
     save_classifier_atomically(classifier, result.model_path, data.class_names)

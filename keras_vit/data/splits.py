@@ -1,0 +1,210 @@
+"""One split of a dataset before decoding: what one pass reads, in which order, and which part of it a worker reads.
+
+Every source returns its splits as one of these, and `keras_vit.data.make_batches` turns any of them into batches:
+
+- `ImageFiles`: encoded image files on disk (image folders). A pass reads a seeded permutation of the files.
+- `ImageArrays`: uint8 pixels in memory (the embedded digits, IDX files): a seeded permutation of the rows.
+- `RecordFiles`: encoded images in TFRecord files (`keras-vit prepare` shards, TFDS datasets): a seeded
+  permutation of the files, read interleaved, through a bounded shuffle buffer.
+- `DatasetSplit`: any `tf.data.Dataset` of (pixels, label), through a bounded shuffle buffer.
+
+A pass yields (image, label, name): the image as encoded bytes (`encoded` True) or pixels, the int32 label, and a
+name (the file path where there is one) that errors about the image quote. Orders depend only on (seed, epoch), so
+every worker computes the same permutation and reads its own slice of it: `workers=(count, index)` gives each
+worker a disjoint part, and together they read every image once per pass. Memory: the file list or the arrays, and
+at most one shuffle buffer (`RECORD_SHUFFLE_BYTES`); never the decoded dataset.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+RECORD_SHUFFLE_BYTES = 256 * 2**20  # the shuffle buffer of streamed records holds about this many encoded bytes
+RECORD_SHUFFLE_RECORDS = (1024, 8192)  # ... within these record counts (timm's TFDS reader shuffles 8192)
+INTERLEAVED_FILES = 8
+ONE_WORKER = (1, 0)
+
+
+class Split:
+    """What the splits have in common: their size, output image shape, and whether their images are encoded (or
+    already at the output shape, to be used as they are)."""
+
+    encoded = True
+    at_output_shape = False
+
+    def __init__(self, size, image_shape, description):
+        self.size = int(size)
+        self.image_shape = tuple(int(side) for side in image_shape)
+        self.description = description
+
+    def __len__(self):
+        return self.size
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.description}: {self.size} images of {self.image_shape})"
+
+    def one_pass(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
+        """The dataset of one pass over this split: (image, label, name) in the order of (seed, epoch).
+
+        Args:
+            seed: int, the run's seed.
+            epoch: int64 scalar (a tensor inside `Dataset.flat_map`), the pass number.
+            shuffle: permute (training), or keep the split's fixed order (evaluation).
+            workers: (count, index): this worker reads its `index`-th slice of `count`.
+        """
+        raise NotImplementedError
+
+    def encoded_bytes(self):
+        """Bytes of the encoded images, for caching decisions; None where unknown or not encoded."""
+        return None
+
+
+def pass_seed(seed, epoch):
+    """The stateless seed of pass `epoch` of a run seeded `seed`: an int64 tensor of shape [2]."""
+    return tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+
+
+def _order(size, seed, epoch, shuffle, workers):
+    """Indices 0..size-1, permuted by (seed, epoch) when shuffling, this worker's slice of them."""
+    indices = tf.range(size, dtype=tf.int64)
+    if shuffle:
+        indices = tf.random.experimental.stateless_shuffle(indices, seed=pass_seed(seed, epoch))
+    count, index = workers
+    return tf.data.Dataset.from_tensor_slices(indices).shard(count, index)
+
+
+class ImageFiles(Split):
+    """Encoded image files on disk and their labels.
+
+    Example:
+        >>> split = ImageFiles(["cat/1.jpg", "dog/1.jpg"], [0, 1], (224, 224, 3), "pets/")
+        >>> images, labels, names = next(iter(split.one_pass(seed=0, epoch=0)))
+    """
+
+    def __init__(self, paths, labels, image_shape, description="files"):
+        super().__init__(len(paths), image_shape, description)
+        self.paths = [str(path) for path in paths]
+        self.labels = np.asarray(labels, dtype="int32")
+
+    def one_pass(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
+        paths, labels = tf.constant(self.paths or [""], tf.string), tf.constant(self.labels, tf.int32)
+
+        def read(index):
+            return tf.io.read_file(paths[index]), labels[index], paths[index]
+
+        return _order(self.size, seed, epoch, shuffle, workers).map(read, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def encoded_bytes(self):
+        return sum(os.path.getsize(path) for path in self.paths)
+
+
+class ImageArrays(Split):
+    """Decoded pixels held in memory (uint8, [count, height, width, channels]) and their labels.
+
+    `image_shape` may differ from the arrays' own: images are resized to it as they are read.
+
+    Example:
+        >>> split = ImageArrays(np.zeros((10, 28, 28, 1), "uint8"), np.arange(10) % 2, (28, 28, 1), "zeros")
+    """
+
+    encoded = False
+
+    def __init__(self, images, labels, image_shape, description="arrays"):
+        super().__init__(len(images), image_shape, description)
+        self.images = np.asarray(images, dtype="uint8")
+        self.labels = np.asarray(labels, dtype="int32")
+
+    def one_pass(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
+        images, labels = tf.constant(self.images), tf.constant(self.labels)
+
+        def read(index):
+            return images[index], labels[index], tf.strings.format(f"{self.description} image {{}}", index)
+
+        return _order(self.size, seed, epoch, shuffle, workers).map(read, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+class RecordFiles(Split):
+    """Encoded images in TFRecord files, each file read from `skip` for `take` records (-1: to its end).
+
+    Args:
+        files: list of (path, skip, take).
+        parse: function (serialized record) -> (encoded image, int32 label, name).
+        size: records in all files.
+        image_shape: output shape.
+        description: what the split is, for messages.
+        encoded_bytes: bytes of the images in all files, when known (sizes the shuffle buffer).
+
+    Example:
+        >>> split = RecordFiles([("shards/train-00000-of-00002.tfrecord", 0, -1), ...], parse_shard_record,
+        ...                     size=2000, image_shape=(224, 224, 3), description="shards/ train")
+    """
+
+    def __init__(self, files, parse, size, image_shape, description="records", encoded_bytes=None):
+        super().__init__(size, image_shape, description)
+        self.files = [(str(path), int(skip), int(take)) for path, skip, take in files]
+        self.parse = parse
+        self._encoded_bytes = encoded_bytes
+
+    def encoded_bytes(self):
+        return self._encoded_bytes
+
+    def shuffle_records(self):
+        """Records the shuffle buffer holds: about `RECORD_SHUFFLE_BYTES` of images, within
+        `RECORD_SHUFFLE_RECORDS`."""
+        low, high = RECORD_SHUFFLE_RECORDS
+        if self._encoded_bytes:
+            fitting = RECORD_SHUFFLE_BYTES * self.size // max(1, self._encoded_bytes)
+            return int(max(1, min(self.size, max(low, min(high, fitting)))))
+        return int(max(1, min(self.size, high)))
+
+    def one_pass(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
+        paths, skips, takes = (tf.constant(list(column), dtype) for column, dtype in
+                               zip(zip(*self.files), (tf.string, tf.int64, tf.int64)))
+        count, index = workers
+        by_file = count > 1 and len(self.files) >= count  # each worker its own files; else its own records
+        files = _order(len(self.files), seed, epoch, shuffle, workers if by_file else ONE_WORKER)
+
+        def records(file_index):
+            return tf.data.TFRecordDataset(paths[file_index]).skip(skips[file_index]).take(takes[file_index])
+
+        stream = files.interleave(records, cycle_length=min(INTERLEAVED_FILES, len(self.files)),
+                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if count > 1 and not by_file:
+            stream = stream.shard(count, index)
+        if shuffle:
+            stream = stream.shuffle(self.shuffle_records(), seed=_shuffle_seed(seed, epoch))
+        return stream.map(self.parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+class DatasetSplit(Split):
+    """Any unbatched `tf.data.Dataset` of (pixels, label), the pixels in [0, 255] already at the model's shape and
+    used as they are (any dtype).
+
+    Training passes go through a shuffle buffer of `shuffle_records` elements (the dataset itself is not held).
+
+    Example:
+        >>> split = DatasetSplit(tf.data.Dataset.from_tensor_slices((images, labels)), size=len(labels))
+    """
+
+    encoded = False
+    at_output_shape = True
+
+    def __init__(self, dataset, size=None, description="dataset", shuffle_records=10_000):
+        image_spec = dataset.element_spec[0]
+        cardinality = int(dataset.cardinality())
+        super().__init__(size if size is not None else max(cardinality, 0), image_spec.shape, description)
+        self.dataset = dataset
+        self.shuffle_records = shuffle_records
+
+    def one_pass(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
+        stream = self.dataset.shard(*workers) if workers[0] > 1 else self.dataset
+        if shuffle:
+            stream = stream.shuffle(max(1, min(self.size or self.shuffle_records, self.shuffle_records)),
+                                    seed=_shuffle_seed(seed, epoch))
+        return stream.map(lambda image, label: (image, tf.cast(label, tf.int32), tf.constant(self.description)))
+
+
+def _shuffle_seed(seed, epoch):
+    """A scalar int64 shuffle seed of (seed, epoch), for `Dataset.shuffle`."""
+    return tf.constant(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
