@@ -22,29 +22,20 @@ Example:
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_vit  # noqa: E402
 from keras_vit.data import load_image_folder, make_augmentation, make_batches  # noqa: E402
 
-
-def write_jpeg_folder(directory, count, size, classes=2, seed=0):
-    """Writes `count` random `size` x `size` RGB JPEGs (smooth noise, so they compress like photos) per class."""
-    rng = np.random.default_rng(seed)
-    for label in range(classes):
-        class_dir = os.path.join(directory, f"class_{label}")
-        os.makedirs(class_dir)
-        for index in range(count):
-            coarse = rng.uniform(0, 255, (1, size // 8, size // 8, 3)).astype("float32")
-            image = tf.cast(tf.image.resize(coarse, (size, size))[0], tf.uint8)
-            tf.io.write_file(os.path.join(class_dir, f"{index}.jpg"), tf.io.encode_jpeg(image, quality=90))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jpeg_folder import write_jpeg_folder  # noqa: E402
 
 
 def images_per_second(dataset, batches):
