@@ -45,9 +45,9 @@ def test_bad_headers_are_named_before_training_and_broken_image_data_while_strea
     bad_header.unlink()
     data = load_image_folder(root, image_size=(4, 4))
     split = next(split for split in (data.train, data.validation, data.test) if str(broken_data) in split.paths)
-    with pytest.raises(KerasViTError, match=rf"Image {broken_data} cannot be used \(the decoder failed.*"
+    with pytest.raises(KerasViTError, match=rf"1 image\(s\) cannot be decoded: {broken_data} \(Invalid PNG.*"
                                             r"skip_corrupt=True \(--skip-corrupt\)"):
-        with named_image_errors():
+        with named_image_errors(split):
             list(make_batches(split, 2, 4, training=True, seed=0))
     skipped = list(make_batches(split, 2, 4, training=True, seed=0, skip_corrupt=True).unbatch())
     assert len(skipped) == len(split) - 1, "skip_corrupt drops the broken image and keeps the others"

@@ -84,7 +84,7 @@ def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, ski
             splits["validation"][0].extend(str(path) for path in files)
             splits["validation"][1].extend([class_names.index(class_name)] * len(files))
     image_shape = (*image_size, channels)
-    datasets = {split: ImageFiles(paths, labels, image_shape, f"{split} images of '{data_dir}'")
+    datasets = {split: ImageFiles(paths, labels, image_shape, f"{split} images of '{data_dir}'", checked=True)
                 for split, (paths, labels) in splits.items()}
     if not splits["test"][0]:
         raise KerasViTError(

@@ -19,12 +19,14 @@ import tensorflow as tf
 from keras_vit.data.augment import Augmentation
 from keras_vit.data.cache_policy import cache_file
 from keras_vit.data.image_guards import FILE_LIMITS, image_problem
-from keras_vit.data.splits import ONE_WORKER, DatasetSplit, pass_seed
+from keras_vit.data.scan import MAX_LISTED, find_corrupt_images
+from keras_vit.data.splits import ONE_WORKER, CachedRecords, DatasetSplit, ImageFiles, pass_seed
 from keras_vit.data.views import eval_view, train_crop
 from keras_vit.errors import KerasViTError
 
 _ENDLESS = 2**62
-IMAGE_ERROR = "keras_vit cannot use image"  # starts the error of an image that fails its guards or its decoder
+IMAGE_ERROR = "keras_vit cannot use image"  # starts the error of an image that fails its guards
+NAMED_SCAN_LIMIT = 100_000  # files decoded again to name one that failed in the decoder
 
 
 def make_batches(split, num_classes, batch_size, training=False, seed=None, augment=None, repeat=False,
@@ -80,22 +82,43 @@ def make_batches(split, num_classes, batch_size, training=False, seed=None, augm
 
 
 @contextlib.contextmanager
-def named_image_errors():
-    """Turns the error of an image that fails its guards or decoder while batches stream (`IMAGE_ERROR`) into a
-    `KerasViTError` that names the image and what is wrong with it.
+def named_image_errors(*splits):
+    """Turns the error of an image that fails while batches of `splits` stream into a `KerasViTError` naming it.
+
+    An image that fails its guards is named by the error itself (`IMAGE_ERROR`). One that passes them but fails in
+    the decoder (broken image data) is not: the decoder does not say which file it read. Then the files of the
+    `ImageFiles` among `splits` are decoded again to find it (at most `NAMED_SCAN_LIMIT` files; beyond that the
+    error says how to find it).
 
     Example:
-        >>> with named_image_errors():
+        >>> with named_image_errors(data.train):
         ...     model.fit(make_batches(data.train, data.num_classes, 64, training=True), epochs=1)
     """
     try:
         yield
     except tf.errors.InvalidArgumentError as error:
         found = re.search(rf"\[{IMAGE_ERROR}\] \[(.*?)\] \[(.*?)\]", error.message or "", re.DOTALL)
-        if found is None:
+        if found is not None:
+            raise KerasViTError(f"Image {found.group(1)} cannot be used ({found.group(2)}). Remove it, or skip "
+                                f"such images with skip_corrupt=True (--skip-corrupt).") from None
+        paths = [path for split in splits if isinstance(split, ImageFiles) for path in split.paths]
+        if not paths:
             raise
-        raise KerasViTError(f"Image {found.group(1)} cannot be used ({found.group(2)}). Remove it, or skip such "
+        if len(paths) > NAMED_SCAN_LIMIT:
+            raise KerasViTError(
+                f"An image failed to decode ({_first_line(error)}); among {len(paths):,} files, find it with "
+                f"keras_vit.data.find_corrupt_images, or skip such images with skip_corrupt=True "
+                f"(--skip-corrupt).") from None
+        broken = find_corrupt_images(paths)
+        if not broken:
+            raise
+        listed = "; ".join(f"{path} ({reason})" for path, reason in list(broken.items())[:MAX_LISTED])
+        raise KerasViTError(f"{len(broken)} image(s) cannot be decoded: {listed}. Remove them, or skip such "
                             f"images with skip_corrupt=True (--skip-corrupt).") from None
+
+
+def _first_line(error):
+    return (error.message or str(error)).strip().splitlines()[0]
 
 
 def split_images(split):
@@ -114,11 +137,10 @@ def _training_images(split, seed, augment, repeat, cache, workers, start_epoch, 
     augmentation = augment if isinstance(augment, Augmentation) else Augmentation()
     draw_seed = seed if augmentation.seed is None else augmentation.seed
     count, index = workers
-    cached = _cached_records(split, cache, workers)
+    records_of_pass = _training_records(split, seed, cache, workers)
 
     def one_pass(epoch):
-        records = (split.one_pass(seed, epoch, True, workers) if cached is None
-                   else cached.shuffle(max(1, len(split) // count), seed=seed * 1_000_003 + epoch))
+        records = records_of_pass(epoch)
 
         def with_seed(position, record):
             element = position * count + index  # the element's place in the pass's order, across workers
@@ -141,7 +163,7 @@ def _training_images(split, seed, augment, repeat, cache, workers, start_epoch, 
                 pixels = operation(pixels, operation_seed)
             return pixels
 
-        return (*_checked_view(pixels_of, image, name, split.encoded, split.image_shape, skip_corrupt), label)
+        return (*_checked_view(pixels_of, image, name, split, skip_corrupt), label)
 
     passes = tf.data.Dataset.range(start_epoch, _ENDLESS if repeat else start_epoch + 1).flat_map(one_pass)
     if repeat:  # flat_map cannot know it is endless; Keras and tf.distribute can
@@ -152,18 +174,24 @@ def _training_images(split, seed, augment, repeat, cache, workers, start_epoch, 
 def _usable(images, skip_corrupt):
     """(pixels, label) of the usable images: all of them (an unusable one has failed already), or with
     `skip_corrupt` those left once the others are dropped."""
-    if skip_corrupt:
-        images = images.filter(lambda pixels, usable, label: usable)
+    if skip_corrupt:  # the decoder's errors are dropped (TensorFlow logs each), then the guards' refusals
+        images = images.ignore_errors(log_warning=True).filter(lambda pixels, usable, label: usable)
     return images.map(lambda pixels, usable, label: (pixels, label))
 
 
-def _cached_records(split, cache, workers):
-    """One fixed-order pass of the split's encoded records, cached as `cache` allows; None to stream them."""
-    if not split.encoded:
-        return None
-    filename = cache_file(cache, split.encoded_bytes(), f"the {len(split):,} training images' encoded bytes",
-                          f"train_{workers[1]}_of_{workers[0]}")
-    return None if filename is None else split.one_pass(0, 0, shuffle=False, workers=workers).cache(filename)
+def _training_records(split, seed, cache, workers):
+    """The function epoch -> records of that pass, from disk or from where `cache` allows them to be kept."""
+    filename = None if not split.encoded else cache_file(
+        cache, split.encoded_bytes(), f"the {len(split):,} training images' encoded bytes",
+        f"train_{workers[1]}_of_{workers[0]}")
+    if filename is None:
+        return lambda epoch: split.one_pass(seed, epoch, True, workers)
+    if filename == "":
+        cached = CachedRecords(split)
+        return lambda epoch: cached.one_pass(seed, epoch, True, workers)
+    # cache files fill in one sequential pass, so later passes shuffle them (another order than streaming)
+    in_files = split.one_pass(0, 0, shuffle=False, workers=workers).cache(filename)
+    return lambda epoch: in_files.shuffle(max(1, len(split) // workers[0]), seed=seed * 1_000_003 + epoch)
 
 
 def _evaluation_images(split, repeat, cache, workers, skip_corrupt):
@@ -172,7 +200,7 @@ def _evaluation_images(split, repeat, cache, workers, skip_corrupt):
             return image, tf.constant(True), label
         image_size, channels = split.image_shape[:2], split.image_shape[2]
         pixels_of = lambda image: eval_view(image, image_size, channels, split.encoded)  # noqa: E731
-        return (*_checked_view(pixels_of, image, name, split.encoded, split.image_shape, skip_corrupt), label)
+        return (*_checked_view(pixels_of, image, name, split, skip_corrupt), label)
 
     images = _usable(split.one_pass(0, 0, shuffle=False, workers=workers).map(
         view, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), skip_corrupt)
@@ -183,30 +211,23 @@ def _evaluation_images(split, repeat, cache, workers, skip_corrupt):
     return images.repeat() if repeat else images
 
 
-def _checked_view(view, image, name, encoded, image_shape, skip_corrupt):
-    """(pixels, usable) of `view(image)`: encoded bytes pass the file guards (`keras_vit.data.image_guards`) and
-    the decoder, else the error names the image (`IMAGE_ERROR`), or with `skip_corrupt` usable is False.
-
-    The decoder runs inside a one-element dataset whose errors are dropped, so that a failure becomes a flag here
-    instead of a decoder message that does not say which file it was."""
-    if not encoded:
+def _checked_view(view, image, name, split, skip_corrupt):
+    """(pixels, usable) of `view(image)`: encoded bytes of a split not checked yet pass the file guards
+    (`keras_vit.data.image_guards`) first, else the error names the image (`IMAGE_ERROR`), or with `skip_corrupt`
+    it is logged and usable is False. Bytes whose headers pass but whose image data is broken fail in the decoder
+    (see `named_image_errors`)."""
+    if not split.encoded or split.checked:
         return view(image), tf.constant(True)
     problem = image_problem(image, **FILE_LIMITS)
-    empty = tf.zeros(image_shape, tf.uint8)
-
-    def decode():
-        decoded = tf.data.Dataset.from_tensors(image).map(view).ignore_errors()
-        pixels, decodes = decoded.reduce((empty, False), lambda _, pixels: (pixels, True))
-        return pixels, decodes, tf.where(decodes, "", "the decoder failed: its image data is corrupt or truncated")
-
-    pixels, usable, problem = tf.cond(tf.equal(problem, ""), decode, lambda: (empty, False, problem))
+    usable = tf.equal(problem, "")
     if skip_corrupt:
         report = tf.cond(usable, tf.no_op, lambda: tf.print("keras_vit: skipped image", name, "-", problem,
                                                             output_stream=sys.stderr))
     else:
         report = tf.debugging.Assert(usable, [IMAGE_ERROR, name, problem])
     with tf.control_dependencies([report]):
-        return tf.identity(pixels), usable
+        pixels = tf.cond(usable, lambda: view(image), lambda: tf.zeros(split.image_shape, tf.uint8))
+    return pixels, usable
 
 
 def _augmented_batches(batches, augment, seed, start_epoch):

@@ -3,6 +3,8 @@
 from keras_vit.data.embedded import load_digits
 from keras_vit.data.folder import load_image_folder
 from keras_vit.data.idx import IDX_DATASETS, load_idx_dataset
+from keras_vit.data.shard_source import load_shard_folder
+from keras_vit.data.shards import is_shard_folder
 from keras_vit.errors import KerasViTError
 
 EMBEDDED_DATASETS = {"digits": load_digits}
@@ -31,7 +33,8 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
     Args:
         name: dataset name; ignored when `data_dir` is given, except that with "mnist" or "fashion_mnist"
             `data_dir` is the folder holding their IDX files.
-        data_dir: a folder with one sub-folder of images per class.
+        data_dir: a folder with one sub-folder of images per class, or a folder of shards written by
+            `keras-vit prepare` (`keras_vit.data.shards`; recognised by its dataset.json).
         image_size: (height, width) images are resized to; required with `data_dir`.
         channels: channels folder images are decoded to (1 or 3).
         validation_dir: a separate folder of validation images (with `data_dir`).
@@ -54,6 +57,11 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
     if data_dir is not None:
         if image_size is None:
             raise KerasViTError("Loading an image folder needs image_size=(height, width).")
+        if is_shard_folder(data_dir):
+            if validation_dir is not None:
+                raise KerasViTError(f"validation_dir goes with an image folder; the shard folder '{data_dir}' "
+                                    f"holds its own validation split (prepare it with validation_dir).")
+            return load_shard_folder(data_dir, image_size, channels)
         return load_image_folder(data_dir, image_size, channels, validation_dir=validation_dir,
                                  skip_corrupt=skip_corrupt)
     if validation_dir is not None:

@@ -9,7 +9,9 @@ Every source returns its splits as one of these, and `keras_vit.data.make_batche
 - `DatasetSplit`: any `tf.data.Dataset` of (pixels, label), through a bounded shuffle buffer.
 
 A pass yields (image, label, name): the image as encoded bytes (`encoded` True) or pixels, the int32 label, and a
-name (the file path where there is one) that errors about the image quote. Orders depend only on (seed, epoch), so
+name (the file path where there is one) that errors about the image quote. A split made of images whose headers
+were checked against the file guards when it was made (`checked`: image folders at load, shards when prepared)
+is not checked again as it streams; the others are, image by image, before the decoder sees them. Orders depend only on (seed, epoch), so
 every worker computes the same permutation and reads its own slice of it: `workers=(count, index)` gives each
 worker a disjoint part, and together they read every image once per pass. Memory: the file list or the arrays, and
 at most one shuffle buffer (`RECORD_SHUFFLE_BYTES`); never the decoded dataset.
@@ -33,7 +35,8 @@ class Split:
     encoded = True
     at_output_shape = False
 
-    def __init__(self, size, image_shape, description):
+    def __init__(self, size, image_shape, description, checked=False):
+        self.checked = checked  # whether every image passed the file guards when the split was made
         self.size = int(size)
         self.image_shape = tuple(int(side) for side in image_shape)
         self.description = description
@@ -82,8 +85,8 @@ class ImageFiles(Split):
         >>> images, labels, names = next(iter(split.one_pass(seed=0, epoch=0)))
     """
 
-    def __init__(self, paths, labels, image_shape, description="files"):
-        super().__init__(len(paths), image_shape, description)
+    def __init__(self, paths, labels, image_shape, description="files", checked=False):
+        super().__init__(len(paths), image_shape, description, checked)
         self.paths = [str(path) for path in paths]
         self.labels = np.asarray(labels, dtype="int32")
 
@@ -134,14 +137,15 @@ class RecordFiles(Split):
         image_shape: output shape.
         description: what the split is, for messages.
         encoded_bytes: bytes of the images in all files, when known (sizes the shuffle buffer).
+        checked: every image passed the file guards when the files were written (`keras-vit prepare`).
 
     Example:
         >>> split = RecordFiles([("shards/train-00000-of-00002.tfrecord", 0, -1), ...], parse_shard_record,
         ...                     size=2000, image_shape=(224, 224, 3), description="shards/ train")
     """
 
-    def __init__(self, files, parse, size, image_shape, description="records", encoded_bytes=None):
-        super().__init__(size, image_shape, description)
+    def __init__(self, files, parse, size, image_shape, description="records", encoded_bytes=None, checked=False):
+        super().__init__(size, image_shape, description, checked)
         self.files = [(str(path), int(skip), int(take)) for path, skip, take in files]
         self.parse = parse
         self._encoded_bytes = encoded_bytes
@@ -175,6 +179,29 @@ class RecordFiles(Split):
         if shuffle:
             stream = stream.shuffle(self.shuffle_records(), seed=_shuffle_seed(seed, epoch))
         return stream.map(self.parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+class CachedRecords(Split):
+    """Another split's encoded records, read once into memory, then read by index in each pass's seeded order.
+
+    An `ImageFiles` split cached this way gives the batches it gives streamed; a `RecordFiles` split becomes a
+    full permutation each pass instead of a shuffle buffer. Memory: the encoded bytes (the batch that gathers them
+    holds a second copy while it is made).
+
+    Example:
+        >>> cached = CachedRecords(load_dataset(data_dir="flowers/", image_size=(224, 224)).train)
+    """
+
+    def __init__(self, split):
+        super().__init__(len(split), split.image_shape, f"{split.description}, in memory", split.checked)
+        records = split.one_pass(0, 0, shuffle=False).batch(max(1, self.size))
+        self.images, self.labels, self.names = records.get_single_element()
+
+    def one_pass(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
+        def read(index):
+            return self.images[index], self.labels[index], self.names[index]
+
+        return _order(self.size, seed, epoch, shuffle, workers).map(read, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 class DatasetSplit(Split):

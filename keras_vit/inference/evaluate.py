@@ -69,7 +69,7 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
     if images is None:
         raise KerasViTError(f"The dataset has no {split} split; choose --split test or train.")
     logits, labels = [], []
-    with named_image_errors():
+    with named_image_errors(images):
         for batch_images, batch_labels in split_images(images).batch(batch_size).prefetch(tf.data.AUTOTUNE):
             logits.append(np.asarray(model.predict_on_batch(batch_images), dtype="float32"))
             labels.append(batch_labels.numpy())

@@ -274,7 +274,7 @@ class Run:
         if not trained.optimizer.built:  # else the first step creates its variables, and is traced twice
             with self.strategy.scope():
                 trained.optimizer.build(trained.trainable_variables)
-        with named_image_errors():
+        with named_image_errors(self.data.train, self.data.validation):
             trained.fit(train_batches, steps_per_epoch=self.steps_per_epoch,  # endless batches: `epoch_steps`
                         validation_data=validation_batches, epochs=self.epochs,
                         verbose=self.options.verbose, shuffle=False,  # the pipeline shuffles
@@ -382,7 +382,7 @@ def fit_classifier(name, config, recipe, network, options, ema_momentum=None, au
     best = max(run.earlier_history().get("val_accuracy", []), default=-math.inf)
     history = run.fit(trained, train_batches, validation_batches,
                       [SaveBestClassifier(run.run_dir / "best.keras", data.class_names, model=classifier, best=best)])
-    with named_image_errors():
+    with named_image_errors(data.test):
         test_loss, test_accuracy = trained.evaluate(run.batches(data.test), verbose=0)
     result = TrainResult(classifier, history, float(test_accuracy), float(test_loss), data.sizes["test"],
                          run.run_dir)
