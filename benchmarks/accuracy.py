@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import keras_vit  # noqa: E402
 from keras_vit.data import make_augmentation, make_batches  # noqa: E402
+from keras_vit.data.splits import joined  # noqa: E402
 from keras_vit.models.vit import image_size_pair  # noqa: E402
 from keras_vit.training import build_optimizer, recommended_recipe  # noqa: E402
 from keras_vit.training.epochs import epoch_steps  # noqa: E402
@@ -100,7 +101,7 @@ def main():
     if arguments.train_on == "train+validation":
         if data.validation is None:
             parser.error(f"--train-on train+validation: {arguments.dataset} has no validation split")
-        train_images, train_size = train_images.concatenate(data.validation), train_size + data.sizes["validation"]
+        train_images, train_size = joined(train_images, data.validation), train_size + data.sizes["validation"]
     train = make_batches(train_images, data.num_classes, batch_size, training=True, seed=arguments.seed,
                          augment=make_augmentation(chosen["augment"], seed=arguments.seed), repeat=True)
     test = make_batches(data.test, data.num_classes, 256)

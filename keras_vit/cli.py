@@ -2,6 +2,7 @@
 
 import argparse
 import inspect
+import os
 import sys
 
 from keras_vit.errors import KerasViTError
@@ -97,6 +98,15 @@ def _explain(model_path, image_path, output_path):
     print(f"Saved {output_path}")
 
 
+def _data_service(role, port, dispatcher=None, worker_address=None):
+    from keras_vit.data.service import serve_until_interrupted, server_address, start_dispatcher, start_worker
+
+    server = start_dispatcher(port) if role == "dispatcher" else start_worker(dispatcher, port, worker_address)
+    scheme = "grpc://" if role == "dispatcher" else ""
+    print(f"tf.data service {role} listening on {scheme}{server_address(server)} (Ctrl-C stops it)", flush=True)
+    serve_until_interrupted(server)
+
+
 def _evaluate(**arguments):
     from keras_vit.inference import evaluate_model
 
@@ -128,6 +138,14 @@ def _finetune(**arguments):
     _report_classifier(finetune(**arguments))
 
 
+def _prepare(**arguments):
+    from keras_vit.data.shards import write_shards
+
+    for split, entry in write_shards(**arguments)["splits"].items():
+        print(f"{split}: {entry['images']} images in {len(entry['files'])} shards, {entry['bytes'] / 1e6:.1f} MB")
+    print(f"Saved {os.path.join(arguments['output_dir'], 'dataset.json')}")
+
+
 def _models_or_pretrained(pattern, pretrained):
     if pretrained:
         return _pretrained_checkpoints(pattern)
@@ -154,6 +172,7 @@ def _pretrained_checkpoints(pattern):
 
 def _parser():
     from keras_vit.data import AUGMENTATIONS, DEFAULT_DATASET
+    from keras_vit.data.shards import write_shards
     from keras_vit.pretrain import pretrain
     from keras_vit.training.finetune import finetune
     from keras_vit.training.strategy import STRATEGIES
@@ -185,7 +204,12 @@ def _parser():
         option("--data-dir", str, "folder with one sub-folder of images per class (replaces --dataset)")
         option("--validation-dir", str, "separate folder of validation images, same class sub-folders as --data-dir",
                default_text="10%% of --data-dir")
-        switch("--skip-corrupt", "skip unreadable or corrupt images (counted in the log) instead of failing")
+        switch("--skip-corrupt", "skip unreadable or corrupt images (logged) instead of failing")
+        option("--cache", str, "what the input pipeline keeps in memory: auto (encoded training images and decoded "
+               "evaluation images when they fit 1/32 of this machine's memory), none, memory, or a folder for cache "
+               "files; images otherwise stream from disk every epoch")
+        option("--data-service", str, "grpc://HOST:PORT of a tf.data service dispatcher that runs the training "
+               "input pipeline on its workers (see keras-vit data-service)", default_text="in this process")
         option("--idx-dir", str, "folder with the four IDX files of mnist or fashion_mnist",
                default_text="searched: /usr/share/datasets, the Keras cache")
         option("--tfds-data-dir", str, "TensorFlow Datasets data folder for tfds:NAME",
@@ -268,6 +292,18 @@ def _parser():
     classifier_options(option, recipe)
     run_options(option, switch, "runs/<model>_<dataset>")
 
+    option, switch = run_parser(
+        "prepare", write_shards, _prepare, "write an image folder's splits as TFRecord shards (for large datasets)",
+        "Write the train / validation / test splits of an image folder (those of --data-dir in train) as TFRecord "
+        "shards of the unchanged image files, and dataset.json, in the output folder. Started again after a "
+        "crash, the same command keeps the complete shards and writes the rest.")
+    option("--data-dir", str, "folder with one sub-folder of images per class", required=True)
+    option("--output", str, "the folder of shards", dest="output_dir", required=True)
+    option("--validation-dir", str, "separate folder of validation images, same class sub-folders as --data-dir",
+           default_text="10%% of --data-dir")
+    option("--shard-megabytes", float, "about this many MB (10**6 bytes) a shard")
+    switch("--skip-corrupt", "leave out unreadable or corrupt images (logged, listed in dataset.json), not fail")
+
     models_parser = commands.add_parser("models", help="list the model presets with their parameter counts")
     models_parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vit_small*'")
     models_parser.add_argument("--pretrained", action="store_true",
@@ -320,6 +356,21 @@ def _parser():
     explain_parser.add_argument("image_path", metavar="IMAGE", help="a JPEG, PNG, BMP or GIF file")
     explain_parser.add_argument("--output", dest="output_path", required=True, help="the PNG to write")
     explain_parser.set_defaults(command=_explain)
+
+    service_parser = commands.add_parser(
+        "data-service", help="run a tf.data service dispatcher or worker: the input pipeline in other processes",
+        description="Start a tf.data service dispatcher or worker, print its address and serve until Ctrl-C. "
+                    "Start the dispatcher first, then workers (on any machines that reach it), then train with "
+                    "--data-service grpc://HOST:PORT.")
+    roles = service_parser.add_subparsers(title="roles", required=True, metavar="ROLE", dest="role")
+    dispatcher_parser = roles.add_parser("dispatcher", help="hand out the pipeline's work to the workers")
+    dispatcher_parser.add_argument("--port", type=int, required=True, help="the port workers and trainers reach")
+    worker_parser = roles.add_parser("worker", help="run the input pipeline for a dispatcher")
+    worker_parser.add_argument("--dispatcher", required=True, help="the dispatcher's HOST:PORT")
+    worker_parser.add_argument("--port", type=int, default=0, help="the port trainers read from (default: a free one)")
+    worker_parser.add_argument("--worker-address", help="HOST:%%port%% at which trainers reach this worker, %%port%% "
+                                                        "standing for its port (default: localhost:%%port%%)")
+    service_parser.set_defaults(command=_data_service)
     return parser
 
 

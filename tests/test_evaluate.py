@@ -22,7 +22,8 @@ def _tiny_vit(num_classes=10, image_size=8):
 
 
 def _arrays(split):
-    images, labels = zip(*getattr(keras_vit.load_dataset("digits"), split).as_numpy_iterator())
+    images = keras_vit.data.split_images(getattr(keras_vit.load_dataset("digits"), split))
+    images, labels = zip(*images.as_numpy_iterator())
     return np.stack(images), np.array(labels)
 
 

@@ -22,6 +22,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_vit.errors import KerasViTError
+
 RECORD_SHUFFLE_BYTES = 256 * 2**20  # the shuffle buffer of streamed records holds about this many encoded bytes
 RECORD_SHUFFLE_RECORDS = (1024, 8192)  # ... within these record counts (timm's TFDS reader shuffles 8192)
 INTERLEAVED_FILES = 8
@@ -61,6 +63,31 @@ class Split:
     def encoded_bytes(self):
         """Bytes of the encoded images, for caching decisions; None where unknown or not encoded."""
         return None
+
+
+def joined(first, second):
+    """One split holding the images of two splits of the same kind and image shape (e.g. train + validation).
+
+    Example:
+        >>> both = joined(data.train, data.validation)
+        >>> len(both) == data.sizes["train"] + data.sizes["validation"]
+        True
+    """
+    if type(first) is not type(second) or first.image_shape != second.image_shape:
+        raise KerasViTError(f"Cannot join {first!r} and {second!r}: splits of one kind and image shape join.")
+    description = f"{first.description} + {second.description}"
+    checked = first.checked and second.checked
+    if isinstance(first, ImageArrays):
+        return ImageArrays(np.concatenate([first.images, second.images]),
+                           np.concatenate([first.labels, second.labels]), first.image_shape, description)
+    if isinstance(first, ImageFiles):
+        return ImageFiles(first.paths + second.paths, np.concatenate([first.labels, second.labels]),
+                          first.image_shape, description, checked)
+    if isinstance(first, RecordFiles) and first.parse is second.parse:
+        known = first.encoded_bytes() is not None and second.encoded_bytes() is not None
+        return RecordFiles(first.files + second.files, first.parse, len(first) + len(second), first.image_shape,
+                           description, first.encoded_bytes() + second.encoded_bytes() if known else None, checked)
+    raise KerasViTError(f"Cannot join {first!r} and {second!r}.")
 
 
 def pass_seed(seed, epoch):

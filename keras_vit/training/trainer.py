@@ -9,6 +9,7 @@ import keras
 from keras_vit.atomic_files import atomic_write
 from keras_vit.data import DEFAULT_DATASET, load_dataset, make_augmentation, make_batches, named_image_errors
 from keras_vit.data.cache_policy import check_cache
+from keras_vit.data.service import distribute_through_service
 from keras_vit.errors import KerasViTError
 from keras_vit.kill_points import kill_point
 from keras_vit.models import create_model, preset_config
@@ -251,10 +252,8 @@ class Run:
                                cache=self.options.cache, workers=data_workers(self.strategy),
                                start_epoch=self.completed_epochs if training else 0,
                                skip_corrupt=self.options.skip_corrupt)
-        if training and self.options.data_service:
-            from keras_vit.data.service import distribute_through_service
-
-            batches = distribute_through_service(batches, self.options.data_service)
+        if training and self.options.data_service:  # each service worker runs whole passes of the pipeline
+            batches = distribute_through_service(batches, self.options.data_service, "distributed_epoch")
         return batches
 
     def fit(self, trained, train_batches, validation_batches, extra_callbacks=()):
