@@ -165,9 +165,13 @@ def _training_images(split, seed, augment, repeat, cache, workers, start_epoch, 
 
         return (*_checked_view(pixels_of, image, name, split, skip_corrupt), label)
 
-    passes = tf.data.Dataset.range(start_epoch, _ENDLESS if repeat else start_epoch + 1).flat_map(one_pass)
-    if repeat:  # flat_map cannot know it is endless; Keras and tf.distribute can
+    if repeat:
+        passes = tf.data.Dataset.range(start_epoch, _ENDLESS).flat_map(one_pass)
         passes = passes.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+    else:  # one pass per iteration (one per Keras epoch), each with the next pass number drawn from the seed
+        passes = tf.data.Dataset.random(seed, rerandomize_each_iteration=True).take(1).flat_map(one_pass)
+        if not skip_corrupt:  # flat_map cannot count; Keras shows progress and `len` works with a count
+            passes = passes.apply(tf.data.experimental.assert_cardinality(len(range(index, len(split), count))))
     return _usable(passes.map(view, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), skip_corrupt)
 
 
