@@ -6,10 +6,12 @@ import signal
 import socket
 import threading
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from keras_vit import KerasViTError, cli
+from keras_vit.data import ImageArrays, make_augmentation, make_batches
 from keras_vit.data.service import distribute_through_service, server_address, start_dispatcher, start_worker
 
 
@@ -54,6 +56,17 @@ def test_seeded_per_element_map_gives_the_local_multiset(service):
 
     dataset = tf.data.Dataset.range(100).map(noisy, num_parallel_calls=2)
     assert _values(distribute_through_service(dataset, dispatcher.target, "distributed_epoch")) == _values(dataset)
+
+
+def test_the_training_pipeline_runs_whole_passes_on_the_workers(service):
+    dispatcher, _ = service
+    images = np.stack([np.full((4, 4, 1), i, np.uint8) for i in range(24)])
+    split = ImageArrays(images, np.arange(24) % 3, (4, 4, 1), "numbered")
+    batches = make_batches(split, 3, 6, training=True, seed=0, augment=make_augmentation("flip"), repeat=True)
+    served = distribute_through_service(batches, dispatcher.target, "distributed_epoch").take(8)
+    served = [x.tobytes() for x, _ in served.as_numpy_iterator()]
+    local = {x.tobytes() for x, _ in batches.take(4 * 12).as_numpy_iterator()}  # the first 12 passes, 4 batches each
+    assert len(set(served)) == 8 and set(served) <= local, "batches of whole passes, as computed here, no repeats"
 
 
 @pytest.mark.parametrize("address", ["localhost:5050", "grpc://localhost", "grpc://localhost:http",
