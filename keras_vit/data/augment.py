@@ -13,7 +13,7 @@ Images keep the model's shape and [0, 255] range; labels stay one-hot except aft
 soft labels of the two images mixed.
 """
 
-from keras_vit.data.image_ops import random_flip, random_shift
+from keras_vit.data.image_ops import random_flip, random_flips, random_shift, random_shifts
 from keras_vit.data.mixing import cutmix, mixup
 from keras_vit.data.rand_augment import rand_augment
 from keras_vit.data.random_erasing import random_erasing
@@ -43,6 +43,16 @@ class Augmentation:
         self.layers = list(layers)
         self.mixers = list(mixers)
         self.seed = seed
+
+    @property
+    def batch_ops(self):
+        """The image operations as functions of a whole batch (images, one seed), when each has one; else None.
+
+        Pixels held in memory go through these: a small image costs less than the per-image overhead of tf.data.
+        """
+        if self.crop or any(operation not in _ON_BATCHES for operation in self.image_ops):
+            return None
+        return [_ON_BATCHES[operation] for operation in self.image_ops]
 
 
 def make_augmentation(policy, seed=None, extra_layers=()):
@@ -81,6 +91,13 @@ def make_augmentation(policy, seed=None, extra_layers=()):
 
 def _reflect_shift(image, seed):
     return random_shift(image, seed, fill="reflect")
+
+
+def _reflect_shifts(images, seed):
+    return random_shifts(images, seed, fill="reflect")
+
+
+_ON_BATCHES = {random_flip: random_flips, random_shift: random_shifts, _reflect_shift: _reflect_shifts}
 
 
 _POLICIES = {

@@ -35,3 +35,35 @@ def random_shift(image, seed, fraction=SHIFT_FRACTION, fill="constant"):
     padded = tf.pad(image, [[pad_height, pad_height], [pad_width, pad_width], [0, 0]],
                     mode="REFLECT" if fill == "reflect" else "CONSTANT")
     return tf.image.stateless_random_crop(padded, (height, width, channels), seed)
+
+
+def random_flips(images, seed):
+    """`random_flip` of a batch (batch, height, width, channels): each image mirrored with probability 1/2, the
+    draws taken from one stateless seed for the batch.
+
+    Example:
+        >>> random_flips(tf.zeros((4, 8, 8, 1), tf.uint8), tf.constant([0, 1])).shape
+        TensorShape([4, 8, 8, 1])
+    """
+    mirrored = tf.random.stateless_uniform(tf.shape(images)[:1], seed) < 0.5
+    return tf.where(mirrored[:, None, None, None], tf.reverse(images, [2]), images)
+
+
+def random_shifts(images, seed, fraction=SHIFT_FRACTION, fill="constant"):
+    """`random_shift` of a batch: each image translated by its own whole-pixel offsets, drawn from one stateless
+    seed for the batch.
+
+    Example:
+        >>> random_shifts(tf.ones((4, 8, 8, 1), tf.uint8), tf.constant([0, 1])).shape
+        TensorShape([4, 8, 8, 1])
+    """
+    _, height, width, _ = images.shape
+    pad_height, pad_width = max(1, round(height * fraction)), max(1, round(width * fraction))
+    padded = tf.pad(images, [[0, 0], [pad_height, pad_height], [pad_width, pad_width], [0, 0]],
+                    mode="REFLECT" if fill == "reflect" else "CONSTANT")
+    count = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    top = tf.random.stateless_uniform((count, 1), seeds[0], maxval=2 * pad_height + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform((count, 1), seeds[1], maxval=2 * pad_width + 1, dtype=tf.int32)
+    rows = tf.gather(padded, top + tf.range(height), axis=1, batch_dims=1)
+    return tf.gather(rows, left + tf.range(width), axis=2, batch_dims=1)

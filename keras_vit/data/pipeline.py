@@ -20,7 +20,7 @@ from keras_vit.data.augment import Augmentation
 from keras_vit.data.cache_policy import cache_file
 from keras_vit.data.image_guards import FILE_LIMITS, image_problem
 from keras_vit.data.scan import MAX_LISTED, find_corrupt_images
-from keras_vit.data.splits import ONE_WORKER, CachedRecords, DatasetSplit, ImageFiles, pass_seed
+from keras_vit.data.splits import ONE_WORKER, CachedRecords, DatasetSplit, ImageArrays, ImageFiles, pass_seed
 from keras_vit.data.views import eval_view, train_crop
 from keras_vit.errors import KerasViTError
 
@@ -65,11 +65,15 @@ def make_batches(split, num_classes, batch_size, training=False, seed=None, augm
     if isinstance(split, tf.data.Dataset):
         split = DatasetSplit(split)
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
-    if training:
+    batch_ops = [] if not training or augment is None else getattr(augment, "batch_ops", None)
+    if isinstance(split, ImageArrays) and batch_ops is not None:
+        batches = _array_batches(split, batch_size, training, seed, augment, batch_ops, repeat, workers, start_epoch)
+    elif training:
         images = _training_images(split, seed, augment, repeat, cache, workers, start_epoch, skip_corrupt)
+        batches = images.batch(batch_size, drop_remainder=repeat, num_parallel_calls=tf.data.AUTOTUNE)
     else:
         images = _evaluation_images(split, repeat, cache, workers, skip_corrupt)
-    batches = images.batch(batch_size, drop_remainder=repeat, num_parallel_calls=tf.data.AUTOTUNE)
+        batches = images.batch(batch_size, drop_remainder=repeat, num_parallel_calls=tf.data.AUTOTUNE)
     batches = batches.map(lambda pixels, labels: (pixels, tf.one_hot(labels, num_classes)),
                           num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment is not None:
@@ -170,8 +174,8 @@ def _training_images(split, seed, augment, repeat, cache, workers, start_epoch, 
         passes = passes.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
     else:  # one pass per iteration (one per Keras epoch), each with the next pass number drawn from the seed
         passes = tf.data.Dataset.random(seed, rerandomize_each_iteration=True).take(1).flat_map(one_pass)
-        if not skip_corrupt:  # flat_map cannot count; Keras shows progress and `len` works with a count
-            passes = passes.apply(tf.data.experimental.assert_cardinality(len(range(index, len(split), count))))
+        if not skip_corrupt and split.pass_size(workers) is not None:  # flat_map cannot count; `len` needs it
+            passes = passes.apply(tf.data.experimental.assert_cardinality(split.pass_size(workers)))
     return _usable(passes.map(view, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), skip_corrupt)
 
 
@@ -181,6 +185,41 @@ def _usable(images, skip_corrupt):
     if skip_corrupt:  # the decoder's errors are dropped (TensorFlow logs each), then the guards' refusals
         images = images.ignore_errors(log_warning=True).filter(lambda pixels, usable, label: usable)
     return images.map(lambda pixels, usable, label: (pixels, label))
+
+
+def _array_batches(split, batch_size, training, seed, augment, batch_ops, repeat, workers, start_epoch):
+    """(uint8 images, labels) batches of pixels held in memory, each batch gathered, resized and augmented at
+    once (`Augmentation.batch_ops`, one stateless seed per batch): tf.data's per-element overhead would cost more
+    than a small image's own work."""
+    images, labels = tf.constant(split.images), tf.constant(split.labels)
+    count, index = workers
+    if not training:
+        order = split.order(0, 0, shuffle=False, workers=workers)
+        order = order.repeat() if repeat else order
+    elif repeat:
+        order = tf.data.Dataset.range(start_epoch, _ENDLESS).flat_map(
+            lambda epoch: split.order(seed, epoch, True, workers))
+        order = order.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+    else:
+        order = tf.data.Dataset.random(seed, rerandomize_each_iteration=True).take(1).flat_map(
+            lambda epoch: split.order(seed, epoch, True, workers))
+        order = order.apply(tf.data.experimental.assert_cardinality(split.pass_size(workers)))
+    draw_seed = seed if getattr(augment, "seed", None) is None else augment.seed
+    base = pass_seed(draw_seed, start_epoch)
+
+    def gathered(position, rows):
+        pixels = tf.gather(images, rows)
+        if tuple(pixels.shape[1:]) != split.image_shape:
+            pixels = tf.cast(tf.round(tf.clip_by_value(tf.image.resize(pixels, split.image_shape[:2]), 0, 255)),
+                             tf.uint8)
+        batch_seed = tf.random.experimental.stateless_fold_in(base, position * count + index)
+        for operation, operation_seed in zip(batch_ops, tf.unstack(
+                tf.random.experimental.stateless_split(batch_seed, max(1, len(batch_ops))))):
+            pixels = operation(pixels, operation_seed)
+        return pixels, tf.gather(labels, rows)
+
+    return order.batch(batch_size, drop_remainder=repeat).enumerate().map(
+        gathered, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def _training_records(split, seed, cache, workers):

@@ -64,6 +64,11 @@ class Split:
         """Bytes of the encoded images, for caching decisions; None where unknown or not encoded."""
         return None
 
+    def pass_size(self, workers=ONE_WORKER):
+        """Images one pass gives worker `workers[1]` of `workers[0]`; None where unknown."""
+        count, index = workers
+        return len(range(index, self.size, count))
+
 
 def joined(first, second):
     """One split holding the images of two splits of the same kind and image shape (e.g. train + validation).
@@ -145,6 +150,10 @@ class ImageArrays(Split):
         self.images = np.asarray(images, dtype="uint8")
         self.labels = np.asarray(labels, dtype="int32")
 
+    def order(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
+        """The row indices of one pass (the order of `one_pass`), for readers that gather whole batches of rows."""
+        return _order(self.size, seed, epoch, shuffle, workers)
+
     def one_pass(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
         images, labels = tf.constant(self.images), tf.constant(self.labels)
 
@@ -180,6 +189,9 @@ class RecordFiles(Split):
     def encoded_bytes(self):
         return self._encoded_bytes
 
+    def pass_size(self, workers=ONE_WORKER):
+        return None if _by_file(len(self.files), workers[0]) else super().pass_size(workers)
+
     def shuffle_records(self):
         """Records the shuffle buffer holds: about `RECORD_SHUFFLE_BYTES` of images, within
         `RECORD_SHUFFLE_RECORDS`."""
@@ -193,7 +205,7 @@ class RecordFiles(Split):
         paths, skips, takes = (tf.constant(list(column), dtype) for column, dtype in
                                zip(zip(*self.files), (tf.string, tf.int64, tf.int64)))
         count, index = workers
-        by_file = count > 1 and len(self.files) >= count  # each worker its own files; else its own records
+        by_file = _by_file(len(self.files), count)
         files = _order(len(self.files), seed, epoch, shuffle, workers if by_file else ONE_WORKER)
 
         def records(file_index):
@@ -257,6 +269,11 @@ class DatasetSplit(Split):
             stream = stream.shuffle(max(1, min(self.size or self.shuffle_records, self.shuffle_records)),
                                     seed=_shuffle_seed(seed, epoch))
         return stream.map(lambda image, label: (image, tf.cast(label, tf.int32), tf.constant(self.description)))
+
+
+def _by_file(files, workers):
+    """Whether several workers split record files by file (each its own files), not by record."""
+    return workers > 1 and files >= workers
 
 
 def _shuffle_seed(seed, epoch):
