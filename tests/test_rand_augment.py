@@ -3,11 +3,12 @@
 Tolerances: the lookup-table and integer operations (AutoContrast, Equalize, Invert, Posterize, Solarize,
 SolarizeAdd) and Sharpness's integer smoothing must match PIL exactly. The blends (Color, Contrast, Brightness,
 Sharpness) use PIL's float32 formula and truncation and match exactly here; they are allowed 1 level in case a
-CPU fuses the multiply-add. The geometric operations are allowed 1 level on at most a quarter of the values: PIL
-computes the sample positions and bilinear weights in float64, TensorFlow in float32, and both truncate, so a
-value on or within about 1e-5 of an integer can land on either side of it. With a fractional shift such as 0.4
-(TranslateYRel -0.3 of 32 pixels: 9.6) every pair of neighbours that differ by a multiple of 5 interpolates to an
-exact integer, so up to a fifth of the values may differ; rotations match exactly here.
+CPU fuses the multiply-add. TranslateXRel and TranslateYRel compute PIL's float64 weights and blends and must
+match exactly. Rotate takes PIL's matrix and float64 sample points but blends in float32, so a value within
+about 1e-5 of an integer can truncate to either side: 1 level on at most 1% of the values (none here). The
+shears use one weight per row (column) where PIL rounds x + 0.5 + offset per pixel, which decides a truncation
+when a weighted difference of neighbours lands within 1e-14 of an integer, frequent only for factors whose
+fractions are round (0.1, 0.2, 0.3): 1 level on at most 2% of the values (0.1% here).
 """
 
 import math
@@ -108,10 +109,13 @@ def test_blends_match_pil_within_one_level(case, image):
     assert _difference(*BLEND_CASES[case], image).max() <= 1
 
 
+GEOMETRIC_TOLERANCES = {"Rotate": 0.01, "ShearX": 0.02, "ShearY": 0.02, "TranslateXRel": 0.0, "TranslateYRel": 0.0}
+
+
 @pytest.mark.parametrize("case", GEOMETRIC_CASES)
-def test_geometric_operations_match_pil_bilinear_within_one_level(case, image):
+def test_geometric_operations_match_pil_bilinear(case, image):
     difference = _difference(*GEOMETRIC_CASES[case], image)
-    assert difference.max() <= 1 and (difference > 0).mean() <= 0.25
+    assert difference.max() <= 1 and (difference > 0).mean() <= GEOMETRIC_TOLERANCES[case.split()[0]]
 
 
 def test_degenerate_histograms_are_left_alone_as_pil_does():
@@ -146,7 +150,8 @@ def _timm_argument(name, level, sign):
 def test_apply_op_maps_levels_to_timms_arguments(name):
     image = tf.constant(np.random.default_rng(5).integers(0, 256, (16, 16, 3), dtype=np.uint8))
     op = ra.RAND_AUGMENT_OPS[name]
-    for level, sign in [(0.0, 1.0), (4.5, -1.0), (9.0, 1.0), (10.0, -1.0)]:
+    # 9.3 is not a float32: its arguments must keep float64 (Python float) precision, as timm's do.
+    for level, sign in [(0.0, 1.0), (4.5, -1.0), (9.0, 1.0), (9.3, -1.0), (10.0, -1.0)]:
         argument = _timm_argument(name, level, sign)
         expected = op.function(image) if argument is None else op.function(image, argument)
         np.testing.assert_array_equal(ra.apply_op(name, image, level, sign).numpy(), expected.numpy(),
