@@ -247,7 +247,8 @@ class DatasetSplit(Split):
     """Any unbatched `tf.data.Dataset` of (pixels, label), the pixels in [0, 255] already at the model's shape and
     used as they are (any dtype).
 
-    Training passes go through a shuffle buffer of `shuffle_records` elements (the dataset itself is not held).
+    Training passes go through a shuffle buffer of `shuffle_records` elements, at most the dataset's size (the
+    dataset itself is not held).
 
     Example:
         >>> split = DatasetSplit(tf.data.Dataset.from_tensor_slices((images, labels)), size=len(labels))
@@ -261,13 +262,12 @@ class DatasetSplit(Split):
         cardinality = int(dataset.cardinality())
         super().__init__(size if size is not None else max(cardinality, 0), image_spec.shape, description)
         self.dataset = dataset
-        self.shuffle_records = shuffle_records
+        self.shuffle_records = max(1, min(self.size or shuffle_records, shuffle_records))
 
     def one_pass(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
         stream = self.dataset.shard(*workers) if workers[0] > 1 else self.dataset
         if shuffle:
-            stream = stream.shuffle(max(1, min(self.size or self.shuffle_records, self.shuffle_records)),
-                                    seed=_shuffle_seed(seed, epoch))
+            stream = stream.shuffle(self.shuffle_records, seed=_shuffle_seed(seed, epoch))
         return stream.map(lambda image, label: (image, tf.cast(label, tf.int32), tf.constant(self.description)))
 
 
