@@ -20,7 +20,8 @@ from keras_vit.data.augment import Augmentation
 from keras_vit.data.cache_policy import cache_file
 from keras_vit.data.image_guards import FILE_LIMITS, image_problem
 from keras_vit.data.scan import MAX_LISTED, find_corrupt_images
-from keras_vit.data.splits import ONE_WORKER, CachedRecords, DatasetSplit, ImageArrays, ImageFiles, pass_seed
+from keras_vit.data.splits import (ONE_WORKER, CachedRecords, DatasetSplit, ImageArrays, ImageFiles, pass_seed,
+                                   shuffle_seed)
 from keras_vit.data.views import eval_view, train_crop
 from keras_vit.errors import KerasViTError
 
@@ -234,7 +235,7 @@ def _training_records(split, seed, cache, workers):
         return lambda epoch: cached.one_pass(seed, epoch, True, workers)
     # cache files fill in one sequential pass, so later passes shuffle them (another order than streaming)
     in_files = split.one_pass(0, 0, shuffle=False, workers=workers).cache(filename)
-    return lambda epoch: in_files.shuffle(max(1, len(split) // workers[0]), seed=seed * 1_000_003 + epoch)
+    return lambda epoch: in_files.shuffle(max(1, len(split) // workers[0]), seed=shuffle_seed(seed, epoch))
 
 
 def _evaluation_images(split, repeat, cache, workers, skip_corrupt):

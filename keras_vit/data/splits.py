@@ -216,7 +216,7 @@ class RecordFiles(Split):
         if count > 1 and not by_file:
             stream = stream.shard(count, index)
         if shuffle:
-            stream = stream.shuffle(self.shuffle_records(), seed=_shuffle_seed(seed, epoch))
+            stream = stream.shuffle(self.shuffle_records(), seed=shuffle_seed(seed, epoch))
         return stream.map(self.parse, num_parallel_calls=tf.data.AUTOTUNE)
 
 
@@ -267,7 +267,7 @@ class DatasetSplit(Split):
     def one_pass(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
         stream = self.dataset.shard(*workers) if workers[0] > 1 else self.dataset
         if shuffle:
-            stream = stream.shuffle(self.shuffle_records, seed=_shuffle_seed(seed, epoch))
+            stream = stream.shuffle(self.shuffle_records, seed=shuffle_seed(seed, epoch))
         return stream.map(lambda image, label: (image, tf.cast(label, tf.int32), tf.constant(self.description)))
 
 
@@ -276,6 +276,6 @@ def _by_file(files, workers):
     return workers > 1 and files >= workers
 
 
-def _shuffle_seed(seed, epoch):
+def shuffle_seed(seed, epoch):
     """A scalar int64 shuffle seed of (seed, epoch), for `Dataset.shuffle`."""
     return tf.constant(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
