@@ -11,6 +11,7 @@ from keras_vit.data import (ImageArrays, ImageFiles, RecordFiles, load_dataset, 
                             named_image_errors, split_images)
 from keras_vit.data.cache_policy import check_cache
 from keras_vit.data.shards import parse_shard_record, write_shards
+from keras_vit.data.splits import shuffled
 from keras_vit.data.views import eval_view, train_crop
 from keras_vit.errors import KerasViTError
 
@@ -64,6 +65,32 @@ def test_record_files_split_across_workers_by_file_or_by_record(tmp_path, worker
     parts = [_ids(make_batches(split, 2, 3, training=True, seed=0, workers=(workers, index)), 100)
              for index in range(workers)]
     assert sorted(np.concatenate(parts)) == list(range(18))
+
+
+def test_record_passes_are_shuffled_runs_that_ignore_the_global_seed(tmp_path):
+    split = _shard_files(tmp_path)
+    tf.random.set_seed(None)
+    unseeded = _ids(make_batches(split, 2, 3, training=True, seed=0, repeat=True), 12)
+    try:
+        tf.random.set_seed(0)  # Dataset.shuffle with a seed tensor fails under global seed 0
+        assert np.array_equal(_ids(make_batches(split, 2, 3, training=True, seed=0, repeat=True), 12), unseeded)
+    finally:
+        tf.random.set_seed(None)
+    passes = unseeded.reshape(2, 18)
+    assert sorted(passes[0]) == sorted(passes[1]) == list(range(18))
+    assert not np.array_equal(passes[0], passes[1])
+
+
+def test_shuffled_reorders_each_run_by_seed_and_epoch_alone():
+    def order(seed, epoch):
+        stream = tf.data.Dataset.range(10).map(lambda i: (i, -i))
+        return np.array([i for i, _ in shuffled(stream, 4, seed, epoch).as_numpy_iterator()])
+
+    first = order(0, 0)
+    for start in (0, 4, 8):
+        assert sorted(first[start:start + 4]) == list(range(start, min(start + 4, 10))), "runs stay runs"
+    np.testing.assert_array_equal(order(0, 0), first)
+    assert not np.array_equal(order(0, 1), first) and not np.array_equal(order(1, 0), first)
 
 
 def test_a_resumed_run_continues_the_sequence_of_passes_and_draws():

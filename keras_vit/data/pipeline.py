@@ -21,7 +21,7 @@ from keras_vit.data.cache_policy import cache_file
 from keras_vit.data.image_guards import FILE_LIMITS, image_problem
 from keras_vit.data.scan import MAX_LISTED, find_corrupt_images
 from keras_vit.data.splits import (ONE_WORKER, CachedRecords, DatasetSplit, ImageArrays, ImageFiles, pass_seed,
-                                   shuffle_seed)
+                                   record_shuffle_size, shuffled)
 from keras_vit.data.views import eval_view, train_crop
 from keras_vit.errors import KerasViTError
 
@@ -233,9 +233,11 @@ def _training_records(split, seed, cache, workers):
     if filename == "":
         cached = CachedRecords(split)
         return lambda epoch: cached.one_pass(seed, epoch, True, workers)
-    # cache files fill in one sequential pass, so later passes shuffle them (another order than streaming)
-    in_files = split.one_pass(0, 0, shuffle=False, workers=workers).cache(filename)
-    return lambda epoch: in_files.shuffle(max(1, len(split) // workers[0]), seed=shuffle_seed(seed, epoch))
+    # cache files fill in one pass, in the order of the run's first pass; each pass then reorders runs of them, as
+    # record files are read (another order than streaming, and memory bounded by a run, not the split)
+    in_files = split.one_pass(seed, 0, shuffle=True, workers=workers).cache(filename)
+    runs = record_shuffle_size(len(split), split.encoded_bytes())
+    return lambda epoch: shuffled(in_files, runs, seed, epoch)
 
 
 def _evaluation_images(split, repeat, cache, workers, skip_corrupt):

@@ -193,13 +193,8 @@ class RecordFiles(Split):
         return None if _by_file(len(self.files), workers[0]) else super().pass_size(workers)
 
     def shuffle_records(self):
-        """Records the shuffle buffer holds: about `RECORD_SHUFFLE_BYTES` of images, within
-        `RECORD_SHUFFLE_RECORDS`."""
-        low, high = RECORD_SHUFFLE_RECORDS
-        if self._encoded_bytes:
-            fitting = RECORD_SHUFFLE_BYTES * self.size // max(1, self._encoded_bytes)
-            return int(max(1, min(self.size, max(low, min(high, fitting)))))
-        return int(max(1, min(self.size, high)))
+        """Records one shuffle run holds (`record_shuffle_size`)."""
+        return record_shuffle_size(self.size, self._encoded_bytes)
 
     def one_pass(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
         paths, skips, takes = (tf.constant(list(column), dtype) for column, dtype in
@@ -216,7 +211,7 @@ class RecordFiles(Split):
         if count > 1 and not by_file:
             stream = stream.shard(count, index)
         if shuffle:
-            stream = stream.shuffle(self.shuffle_records(), seed=shuffle_seed(seed, epoch))
+            stream = shuffled(stream, self.shuffle_records(), seed, epoch)
         return stream.map(self.parse, num_parallel_calls=tf.data.AUTOTUNE)
 
 
@@ -267,7 +262,7 @@ class DatasetSplit(Split):
     def one_pass(self, seed, epoch, shuffle=True, workers=ONE_WORKER):
         stream = self.dataset.shard(*workers) if workers[0] > 1 else self.dataset
         if shuffle:
-            stream = stream.shuffle(self.shuffle_records, seed=shuffle_seed(seed, epoch))
+            stream = shuffled(stream, self.shuffle_records, seed, epoch)
         return stream.map(lambda image, label: (image, tf.cast(label, tf.int32), tf.constant(self.description)))
 
 
@@ -276,6 +271,30 @@ def _by_file(files, workers):
     return workers > 1 and files >= workers
 
 
-def shuffle_seed(seed, epoch):
-    """A scalar int64 shuffle seed of (seed, epoch), for `Dataset.shuffle`."""
-    return tf.constant(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
+def record_shuffle_size(size, encoded_bytes):
+    """Records a shuffle run of `size` records of `encoded_bytes` in all holds: about `RECORD_SHUFFLE_BYTES`,
+    within `RECORD_SHUFFLE_RECORDS`, at most `size` (`RECORD_SHUFFLE_RECORDS`' top when the bytes are unknown)."""
+    low, high = RECORD_SHUFFLE_RECORDS
+    if encoded_bytes:
+        fitting = RECORD_SHUFFLE_BYTES * size // max(1, encoded_bytes)
+        return int(max(1, min(size, max(low, min(high, fitting)))))
+    return int(max(1, min(size, high)))
+
+
+def shuffled(stream, run_size, seed, epoch):
+    """`stream` with each run of `run_size` consecutive elements in a stateless random order of (seed, epoch, run).
+
+    Memory: one run, as a shuffle buffer of `run_size`. Not `Dataset.shuffle`: its order would change with TF's
+    global seed, and a seed tensor fails in it under `tf.random.set_seed(0)` (TF compares the seed pair to (0, 0)
+    in Python).
+
+    Example:
+        >>> list(shuffled(tf.data.Dataset.range(4), 2, seed=0, epoch=0).as_numpy_iterator())  # e.g. [1, 0, 2, 3]
+    """
+    def reorder(run_index, run):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.shape(tf.nest.flatten(run)[0])[0]),
+            seed=tf.random.experimental.stateless_fold_in(pass_seed(seed, epoch), run_index))
+        return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(lambda column: tf.gather(column, order), run))
+
+    return stream.batch(run_size).enumerate().flat_map(reorder)
