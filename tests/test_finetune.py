@@ -140,7 +140,7 @@ def test_finetune_command_end_to_end(pretraining, tmp_path, capsys):
 
 def test_finetune_errors_name_what_is_missing(tmp_path, capsys):
     assert cli.main(["finetune", "--from", str(tmp_path)]) == 2
-    assert f"--from folder '{tmp_path}' holds no encoder.keras" in capsys.readouterr().err
+    assert f"--from {tmp_path} is a folder without encoder.keras" in capsys.readouterr().err
     assert cli.main(["finetune", "--from", "no_such_checkpoint"]) == 2
     assert "neither a folder, a file, nor a published checkpoint name" in capsys.readouterr().err
 

@@ -40,13 +40,13 @@ def test_bad_headers_are_named_before_training_and_broken_image_data_while_strea
     with pytest.raises(KerasViTError, match="1 unreadable or corrupt file") as error:
         load_image_folder(root, image_size=(4, 4))
     message = str(error.value)
-    assert str(bad_header) in message and "--skip-corrupt" in message
+    assert str(bad_header) in message and "skip_corrupt=True" in message
     assert "notes.jpg (unknown format: the bytes are not a JPEG" in message, "the header check's reason is given"
     bad_header.unlink()
     data = load_image_folder(root, image_size=(4, 4))
     split = next(split for split in (data.train, data.validation, data.test) if str(broken_data) in split.paths)
     with pytest.raises(KerasViTError, match=rf"1 image\(s\) cannot be decoded: {broken_data} \(Invalid PNG.*"
-                                            r"skip_corrupt=True \(--skip-corrupt\)"):
+                                            r"skip_corrupt=True"):
         with named_image_errors(split):
             list(make_batches(split, 2, 4, training=True, seed=0))
     skipped = list(make_batches(split, 2, 4, training=True, seed=0, skip_corrupt=True).unbatch())
@@ -113,7 +113,7 @@ def test_separate_validation_folder(tmp_path):
     _write(tmp_path / "val", {"emu": 1})
     with pytest.raises(KerasViTError, match="class folder\\(s\\) emu that"):
         load_dataset(data_dir=root, validation_dir=validation, image_size=(4, 4))
-    with pytest.raises(KerasViTError, match="--validation-dir goes with --data-dir"):
+    with pytest.raises(KerasViTError, match="validation_dir= goes with data_dir="):
         load_dataset("digits", validation_dir=validation)
 
 

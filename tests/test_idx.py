@@ -89,7 +89,7 @@ def test_absent_and_offline_is_one_error_listing_where_it_looked(nowhere, monkey
         load_dataset("fashion_mnist")
     message = str(error.value)
     assert str(nowhere / "debian" / "fashion-mnist") in message and "keras_home" in message
-    assert "--idx-dir" in message and "dataset-fashion-mnist" in message
+    assert "idx_dir=FOLDER" in message and "dataset-fashion-mnist" in message
 
 
 def test_absent_and_online_downloads_with_keras(nowhere, monkeypatch):

@@ -174,7 +174,7 @@ def test_an_unchecked_file_that_fails_its_guards_is_named_as_it_streams(tmp_path
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(good)
     bad.write_bytes(b"not an image")
     split = ImageFiles([good, bad], [0, 1], (8, 8, 3), "two files")
-    with pytest.raises(KerasViTError, match=rf"Image {bad} cannot be used \(unknown format.*--skip-corrupt"):
+    with pytest.raises(KerasViTError, match=rf"Image {bad} cannot be used \(unknown format.*skip_corrupt=True"):
         with named_image_errors(split):
             list(make_batches(split, 2, 2))
     kept = list(split_images(split).take(1)) + list(make_batches(split, 2, 2, skip_corrupt=True).unbatch())

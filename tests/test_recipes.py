@@ -71,8 +71,8 @@ def test_training_ends_with_the_moving_average_of_the_weights():
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (dict(clip_norm=-1.0), "--clip-norm must be positive"),
-    (dict(ema_momentum=1.0), r"--ema-momentum must be in \[0, 1\)"),
+    (dict(clip_norm=-1.0), "clip_norm=-1.0 must be positive"),
+    (dict(ema_momentum=1.0), r"ema_momentum=1.0 must be in \[0, 1\)"),
 ])
 def test_bad_clipping_or_average_is_a_clear_error(arguments, message):
     with pytest.raises(KerasViTError, match=message):

@@ -70,9 +70,9 @@ def test_nan_loss_stops_training_with_an_error_and_keeps_the_backup(tmp_path, mo
 def test_an_output_folder_of_another_or_a_finished_run_is_an_error(tmp_path):
     output = tmp_path / "run"
     keras_vit.train(**TINY, epochs=1, output_dir=output)
-    with pytest.raises(KerasViTError, match=r"holds another run \(epochs 1 -> 2, seed 0 -> 1\).*--overwrite"):
+    with pytest.raises(KerasViTError, match=r"holds another run \(epochs 1 -> 2, seed 0 -> 1\).*overwrite=True"):
         keras_vit.train(**TINY, epochs=2, seed=1, output_dir=output)
-    with pytest.raises(KerasViTError, match="already holds a finished run.*--overwrite"):
+    with pytest.raises(KerasViTError, match="already holds a finished run.*overwrite=True"):
         keras_vit.train(**TINY, epochs=1, output_dir=output)
     result = keras_vit.train(**TINY, epochs=2, output_dir=output, overwrite=True)
     assert len(result.history["loss"]) == 2 and _epochs_logged(result.history_path) == [0, 1]

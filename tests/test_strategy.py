@@ -45,7 +45,7 @@ def test_unknown_strategy_and_multi_worker_without_tf_config_are_clear_errors(mo
     with pytest.raises(KerasViTError, match="Unknown strategy 'gpus'. Known: auto, one-device"):
         make_strategy("gpus")
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    with pytest.raises(KerasViTError, match="multi-worker needs the TF_CONFIG"):
+    with pytest.raises(KerasViTError, match="strategy='multi-worker' needs the TF_CONFIG"):
         make_strategy("multi-worker")
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(KerasViTError, match="TF_CONFIG is not valid JSON"):
@@ -72,11 +72,11 @@ def test_a_batch_smaller_than_the_replicas_is_a_clear_error(tmp_path):
     class FourReplicas:
         num_replicas_in_sync = 4
 
-    with pytest.raises(KerasViTError, match="--batch-size 3 is smaller than the 4 replicas"):
+    with pytest.raises(KerasViTError, match="batch_size=3 is smaller than the 4 replicas"):
         check_batch_size(3, FourReplicas())
     check_batch_size(4, FourReplicas())
     report = _report(_run_worker("batch-error", _image_folder(tmp_path / "data"), tmp_path / "run"))
-    assert report["error"].startswith("--batch-size 1 is smaller than the 2 replicas")
+    assert report["error"].startswith("batch_size=1 is smaller than the 2 replicas")
 
 
 def test_mirrored_training_on_two_logical_cpus_equals_single_device_training(tmp_path):

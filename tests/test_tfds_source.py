@@ -103,7 +103,7 @@ def test_offline_and_not_prepared_is_one_error_without_download(tmp_path, monkey
     message = str(error.value)
     assert "'cifar10' is not prepared" in message and str(tmp_path / "empty") in message
     assert "this machine is offline" in message and "tfds build cifar10" in message
-    assert "--tfds-data-dir" in message
+    assert "tfds_data_dir=DIR" in message
 
 
 def test_download_false_never_downloads(tmp_path, monkeypatch, no_download):

@@ -55,7 +55,7 @@ def test_offline_without_a_cached_copy_says_where_it_looked_and_how_to_provide_t
     assert "looked in the Hugging Face cache /hub-cache" in message
     assert ("https://huggingface.co/timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k/resolve/main/model.safetensors"
             in message)
-    assert "--weights PATH" in message and "\n" not in message
+    assert "weights=PATH" in message and "\n" not in message
 
 
 def test_without_huggingface_hub_the_error_says_so(monkeypatch, offline):

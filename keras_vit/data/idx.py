@@ -140,7 +140,7 @@ def load_idx_arrays(name, idx_dir=None, download=True):
         raise KerasViTError(f"Unknown IDX dataset '{name}'. Known: {', '.join(IDX_DATASETS)}.")
     if idx_dir is not None and find_idx_files(idx_dir) is None:
         raise KerasViTError(
-            f"--idx-dir '{idx_dir}' does not hold the four {name} IDX files: expected "
+            f"idx_dir='{idx_dir}' does not hold the four {name} IDX files: expected "
             f"{', '.join(stem + '[.gz]' for stem in IDX_FILES.values())}.")
     for folder in idx_search_dirs(name, idx_dir):
         files = find_idx_files(folder)
@@ -164,7 +164,7 @@ def load_idx_arrays(name, idx_dir=None, download=True):
     raise KerasViTError(
         f"Dataset '{name}' not found, and {reason}. Looked in: {', '.join(looked)}. Provide it by copying the four "
         f"IDX files ({', '.join(stem + '.gz' for stem in IDX_FILES.values())}) into a folder and passing "
-        f"--idx-dir FOLDER"
+        f"idx_dir=FOLDER"
         + (", or `apt-get install dataset-fashion-mnist`" if name == "fashion_mnist" else "")
         + f", or run `keras.datasets.{name}.load_data()` once on a machine that is online and copy "
           f"{keras_cache_dir()} here.")

@@ -105,21 +105,20 @@ def named_image_errors(*splits):
         found = re.search(rf"\[{IMAGE_ERROR}\] \[(.*?)\] \[(.*?)\]", error.message or "", re.DOTALL)
         if found is not None:
             raise KerasViTError(f"Image {found.group(1)} cannot be used ({found.group(2)}). Remove it, or skip "
-                                f"such images with skip_corrupt=True (--skip-corrupt).") from None
+                                f"such images with skip_corrupt=True.") from None
         paths = [path for split in splits if isinstance(split, ImageFiles) for path in split.paths]
         if not paths:
             raise
         if len(paths) > NAMED_SCAN_LIMIT:
             raise KerasViTError(
                 f"An image failed to decode ({_first_line(error)}); among {len(paths):,} files, find it with "
-                f"keras_vit.data.find_corrupt_images, or skip such images with skip_corrupt=True "
-                f"(--skip-corrupt).") from None
+                f"keras_vit.data.find_corrupt_images, or skip such images with skip_corrupt=True.") from None
         broken = find_corrupt_images(paths)
         if not broken:
             raise
         listed = "; ".join(f"{path} ({reason})" for path, reason in list(broken.items())[:MAX_LISTED])
         raise KerasViTError(f"{len(broken)} image(s) cannot be decoded: {listed}. Remove them, or skip such "
-                            f"images with skip_corrupt=True (--skip-corrupt).") from None
+                            f"images with skip_corrupt=True.") from None
 
 
 def _first_line(error):

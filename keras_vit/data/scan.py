@@ -70,7 +70,7 @@ def check_images(paths, skip_corrupt=False, what="images", decode=True):
         more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
         raise KerasViTError(
             f"{len(bad)} unreadable or corrupt file(s) among {what}: {listed}{more}. Remove them, or skip them "
-            f"with --skip-corrupt (skip_corrupt=True).")
+            f"with skip_corrupt=True.")
     logger.warning("Skipped %d corrupt or unreadable file(s) among %s: %s", len(bad), what,
                    ", ".join(list(bad)[:MAX_LISTED]) + (" ..." if len(bad) > MAX_LISTED else ""))
     return [path for path in paths if str(path) not in bad]

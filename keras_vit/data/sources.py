@@ -65,7 +65,7 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
         return load_image_folder(data_dir, image_size, channels, validation_dir=validation_dir,
                                  skip_corrupt=skip_corrupt)
     if validation_dir is not None:
-        raise KerasViTError(f"--validation-dir goes with --data-dir (an image folder), not with --dataset {name}.")
+        raise KerasViTError(f"validation_dir= goes with data_dir= (an image folder), not with dataset='{name}'.")
     if name in EMBEDDED_DATASETS:
         return EMBEDDED_DATASETS[name]()
     if name in IDX_DATASETS:
@@ -77,5 +77,5 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
                          channels=channels, download=download)
     raise KerasViTError(
         f"Unknown dataset '{name}'. Known: {', '.join(known_datasets())}; "
-        f"or train on a folder of images with --data-dir."
+        f"or train on a folder of images with data_dir=FOLDER."
     )

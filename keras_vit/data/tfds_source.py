@@ -105,7 +105,7 @@ def _prepare(builder, name, download):
     raise KerasViTError(
         f"TFDS dataset '{name}' is not prepared in {builder.data_dir_root} and {reason}. Provide it: on a machine "
         f"that is online run `tfds build {name} --data_dir DIR` (or `tfds.builder('{name}', "
-        f"data_dir='DIR').download_and_prepare()`), copy DIR here and pass --tfds-data-dir DIR.")
+        f"data_dir='DIR').download_and_prepare()`), copy DIR here and pass tfds_data_dir=DIR.")
 
 
 def _image_and_label_keys(info, name):

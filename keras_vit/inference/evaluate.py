@@ -57,7 +57,7 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
     if split not in SPLITS:
         raise KerasViTError(f"Unknown split '{split}'. Known: {', '.join(SPLITS)}.")
     if batch_size < 1:
-        raise KerasViTError(f"--batch-size must be at least 1, got {batch_size}.")
+        raise KerasViTError(f"batch_size={batch_size} must be at least 1.")
     if output is None and not isinstance(model_path, (str, pathlib.Path)):
         raise KerasViTError("A model in memory needs output=<PNG path> for its confusion matrix.")
     model, class_names = load_classifier(model_path)
@@ -67,7 +67,7 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
     _check_data_fits(data, image_shape, class_names, _has_class_names_file(model_path))
     images = getattr(data, split)
     if images is None:
-        raise KerasViTError(f"The dataset has no {split} split; choose --split test or train.")
+        raise KerasViTError(f"The dataset has no {split} split; choose split='test' or 'train'.")
     logits, labels = [], []
     with named_image_errors(images):
         for batch_images, batch_labels in split_images(images).batch(batch_size).prefetch(tf.data.AUTOTUNE):

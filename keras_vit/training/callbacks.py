@@ -70,8 +70,8 @@ class RaiseOnNaN(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             kept = (f"the last backup is kept in {self.backup_dir}" if self.backup_dir.exists()
                     else "no epoch completed, so there is no backup")
-            raise KerasViTError(f"loss became NaN at epoch {self.epoch + 1}; {kept}. Lower --learning-rate or "
-                                f"use --precision float32.")
+            raise KerasViTError(f"loss became NaN at epoch {self.epoch + 1}; {kept}. Lower learning_rate= or "
+                                f"use precision='float32'.")
 
 
 class IntervalBackupAndRestore(keras.callbacks.BackupAndRestore):

@@ -92,21 +92,21 @@ def _resolve(pretrained, model):
     path = pathlib.Path(pretrained)
     if path.is_dir():
         if not (path / ENCODER_FILE).is_file():
-            raise KerasViTError(f"--from folder '{path}' holds no {ENCODER_FILE}: pass a pretrain output folder.")
+            raise KerasViTError(f"pretrained='{path}' is a folder without {ENCODER_FILE}: pass a pretrain output folder.")
         path = path / ENCODER_FILE
     if path.suffix == ".keras":
         if not path.is_file():
-            raise KerasViTError(f"--from file '{path}' does not exist.")
+            raise KerasViTError(f"pretrained='{path}': no such file.")
         run_file = path.parent / RUN_FILE
         model = model or (json.loads(run_file.read_text()).get("model") if run_file.is_file() else None)
         if model is None:
-            raise KerasViTError(f"No run.json beside '{path}' names its preset: pass model=PRESET (--model).")
+            raise KerasViTError(f"No run.json beside '{path}' names its preset: pass model=PRESET.")
         return path, model
     published = PUBLISHED.get(str(pretrained))
     if published is None and not path.is_file():
-        raise KerasViTError(f"--from '{pretrained}' is neither a folder, a file, nor a published checkpoint name "
+        raise KerasViTError(f"pretrained='{pretrained}' is neither a folder, a file, nor a published checkpoint name "
                             f"(see `keras-vit models --pretrained`).")
     model = model or (published.preset if published else None)
     if model is None:
-        raise KerasViTError(f"Pass the preset of checkpoint '{pretrained}' as model=PRESET (--model).")
+        raise KerasViTError(f"Pass the preset of checkpoint '{pretrained}' as model=PRESET.")
     return None, model

@@ -28,9 +28,9 @@ def build_optimizer(learning_rate, total_steps, warmup_steps=0, weight_decay=0.0
         >>> optimizer = build_optimizer(1e-3, total_steps=10_000, warmup_steps=500)
     """
     if clip_norm is not None and clip_norm < 0:
-        raise KerasViTError(f"--clip-norm must be positive (or 0 for no clipping), got {clip_norm}.")
+        raise KerasViTError(f"clip_norm={clip_norm} must be positive (or 0 for no clipping).")
     if ema_momentum is not None and not 0 <= ema_momentum < 1:
-        raise KerasViTError(f"--ema-momentum must be in [0, 1), e.g. 0.9999, got {ema_momentum}.")
+        raise KerasViTError(f"ema_momentum={ema_momentum} must be in [0, 1), e.g. 0.9999.")
     optimizer = keras.optimizers.AdamW(
         learning_rate=WarmupCosineDecay(learning_rate, total_steps, warmup_steps),
         beta_2=beta_2, weight_decay=weight_decay, global_clipnorm=clip_norm or None, use_ema=ema_momentum is not None,

@@ -64,11 +64,11 @@ def prepare_run_folder(output_dir, arguments, overwrite=False):
         if differing:
             changes = ", ".join(f"{key} {previous.get(key)!r} -> {arguments.get(key)!r}" for key in differing)
             raise KerasViTError(f"Output folder '{output_dir}' holds another run ({changes}); choose another "
-                                f"--output, or pass --overwrite to replace it.")
+                                f"output_dir=, or pass overwrite=True to replace it.")
         if state == FINISHED:
             shutil.rmtree(output_dir / BACKUP_DIR, ignore_errors=True)  # left by a kill just after finishing
             raise KerasViTError(f"Output folder '{output_dir}' already holds a finished run; choose another "
-                                f"--output, or pass --overwrite to replace it.")
+                                f"output_dir=, or pass overwrite=True to replace it.")
     if previous is None or overwrite or completed == 0:
         _delete_run(output_dir)
         completed, state = 0, TRAINING

@@ -52,7 +52,7 @@ def make_strategy(name="auto", tpu=None):
         return tf.distribute.MirroredStrategy()
     if name == "multi-worker":
         if not _tf_config_workers():
-            raise KerasViTError("--strategy multi-worker needs the TF_CONFIG environment variable on every host, "
+            raise KerasViTError("strategy='multi-worker' needs the TF_CONFIG environment variable on every host, "
                                 "e.g. TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:12345\", \"host2:12345\"]}, "
                                 "\"task\": {\"type\": \"worker\", \"index\": 0}}'.")
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -75,7 +75,7 @@ def check_batch_size(batch_size, strategy):
     """Raises `KerasViTError` when the global batch cannot give every replica at least one image."""
     replicas = strategy.num_replicas_in_sync
     if batch_size < replicas:
-        raise KerasViTError(f"--batch-size {batch_size} is smaller than the {replicas} replicas of the strategy: "
+        raise KerasViTError(f"batch_size={batch_size} is smaller than the {replicas} replicas of the strategy: "
                             f"the batch is the global one, split across replicas; use at least {replicas}.")
 
 
@@ -113,7 +113,7 @@ def _tpu_strategy(tpu):
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, tf.errors.OpError) as error:
-        where = f"'{tpu}'" if tpu else "on this host (no --tpu given)"
+        where = f"'{tpu}'" if tpu else "on this host (no tpu= given)"
         raise KerasViTError(f"No TPU found {where}: {str(error).splitlines()[0]}") from None
     return tf.distribute.TPUStrategy(resolver)
 

@@ -92,4 +92,4 @@ def _unavailable(checkpoint, reason, where):
     return KerasViTError(
         f"Pretrained checkpoint '{checkpoint.name}' is not on this machine and cannot be downloaded ({reason}); "
         f"looked in {where}. Download {checkpoint.download_url} on a connected machine, copy it here and pass the "
-        f"file: --weights PATH (preset {checkpoint.preset}).{hint}")
+        f"file: weights=PATH (preset {checkpoint.preset}).{hint}")

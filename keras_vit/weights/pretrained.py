@@ -117,7 +117,7 @@ def infer_preset(described, checkpoint="checkpoint"):
     if not matches:
         shown = ", ".join(f"{key}={value}" for key, value in described.items() if key != "architecture")
         raise KerasViTError(f"No preset has the architecture of {checkpoint} ({described['architecture']}: {shown}): "
-                            "pass preset=NAME (--model NAME) and any builder overrides it needs.")
+                            "pass preset=NAME and any builder overrides it needs.")
     return min(matches, key=lambda name: PRESETS[name]["image_size"] != described.get("image_size"))
 
 
