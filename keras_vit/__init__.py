@@ -13,34 +13,45 @@ Example:
     >>> result = keras_vit.finetune(encoder, dataset="digits", epochs=5)
 """
 
-import os
+import importlib.util as _importlib_util
 
-# Keep TensorFlow's C++ info and warning lines out of progress bars, unless the user chose a level.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_vit.quiet_start import quiet_tensorflow_start as _quiet_tensorflow_start
 
-from keras_vit import atomic_files, kill_points, layers, models, weights  # noqa: E402, F401  (TensorFlow-free)
-from keras_vit.errors import KerasViTError  # noqa: E402
-from keras_vit.models import (  # noqa: E402
-    build_pvt, build_swin, build_vit, count_parameters, create_model, list_models, preset_config)
-from keras_vit.version import __version__  # noqa: E402
+with _quiet_tensorflow_start():  # keras imports TensorFlow under its TensorFlow backend
+    from keras_vit import atomic_files, kill_points, layers, models, weights  # noqa: F401  (TensorFlow-free)
+    from keras_vit.errors import KerasViTError
+    from keras_vit.lazy import lazy_names as _lazy_names
+    from keras_vit.models import (
+        build_pvt, build_swin, build_vit, count_parameters, create_model, list_models, preset_config)
+    from keras_vit.version import __version__
 
-try:
-    import tensorflow  # noqa: E402, F401
-except ImportError as error:
-    _MISSING_TENSORFLOW = str(error)
-    _TENSORFLOW_NAMES = ("data", "inference", "training", "viz", "load_dataset", "evaluate_model",
-                         "explain_image", "predict_images", "pretrain", "train", "finetune")
+    if _importlib_util.find_spec("tensorflow") is not None:  # what .keras files may name, registered with Keras
+        from keras_vit.pretrain import mask_tokens, masking
+        from keras_vit.training import layer_decay, schedules
 
-    def __getattr__(name):
-        if name in _TENSORFLOW_NAMES:
+        # the imports bound the sub-packages' names here: keras_vit.pretrain is the function below
+        del mask_tokens, masking, layer_decay, schedules, pretrain, training
+
+_NEED_TENSORFLOW = {  # imported on first use (no pipeline, plots or export code at `import keras_vit`)
+    "data": "keras_vit.data", "export": "keras_vit.export", "inference": "keras_vit.inference",
+    "training": "keras_vit.training", "viz": "keras_vit.viz",
+    "load_dataset": "keras_vit.data.sources:load_dataset",
+    "evaluate_model": "keras_vit.inference.evaluate:evaluate_model",
+    "explain_image": "keras_vit.inference.explain:explain_image",
+    "predict_images": "keras_vit.inference.predict:predict_images",
+    "pretrain": "keras_vit.pretrain.pretrainer:pretrain",
+    "train": "keras_vit.training.trainer:train",
+    "finetune": "keras_vit.training.finetune:finetune",
+}
+_import_lazily, __dir__ = _lazy_names(__name__, _NEED_TENSORFLOW)
+
+
+def __getattr__(name):
+    try:
+        return _import_lazily(name)
+    except ImportError as error:
+        if name in _NEED_TENSORFLOW and _importlib_util.find_spec("tensorflow") is None:
             raise ImportError(
-                f"keras_vit.{name} needs TensorFlow, which is not installed ({_MISSING_TENSORFLOW}); "
-                "`pip install tensorflow`. keras_vit.models, keras_vit.layers and keras_vit.weights work without it.")
-        raise AttributeError(f"module 'keras_vit' has no attribute {name!r}")
-else:
-    from keras_vit import data, training, viz  # noqa: E402
-    from keras_vit.data import load_dataset  # noqa: E402
-    from keras_vit.inference import evaluate_model, explain_image, predict_images  # noqa: E402
-    from keras_vit.pretrain import pretrain  # noqa: E402
-    from keras_vit.training import train  # noqa: E402
-    from keras_vit.training.finetune import finetune  # noqa: E402
+                f"keras_vit.{name} needs TensorFlow, which is not installed ({error}); `pip install tensorflow`. "
+                "keras_vit.models, keras_vit.layers and keras_vit.weights work without it.") from None
+        raise

@@ -3,9 +3,11 @@
 import argparse
 import inspect
 import os
+import re
 import sys
 
 from keras_vit.errors import KerasViTError
+from keras_vit.quiet_start import STARTUP_LINES
 
 
 def main(argv=None):
@@ -13,10 +15,13 @@ def main(argv=None):
     parser = _parser()
     arguments = vars(parser.parse_args(argv))
     command = arguments.pop("command")
+    flags = arguments.pop("flags")
+    if arguments.get("verbose") == 2:
+        sys.stderr.writelines(STARTUP_LINES)  # TensorFlow's start-up lines, held back at import
     try:
         return command(**arguments) or 0
     except KerasViTError as error:
-        print(f"keras-vit: error: {error}", file=sys.stderr)
+        print(f"keras-vit: error: {in_flags(str(error), flags)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("keras-vit: interrupted", file=sys.stderr)
@@ -240,7 +245,7 @@ def _parser():
         option("--backup-interval", float, "least seconds between two backups a killed run resumes from")
         option("--steps-per-execution", int, "the most training steps per call into the compiled graph (an epoch "
                "is a pass over the data rounded up to whole, evenly sized calls)")
-        option("--verbose", int, "0 silent, 1 progress bar, 2 one line per epoch")
+        option("--verbose", int, "0 silent, 1 progress bar, 2 one line per epoch and TensorFlow's start-up log")
         switch("--no-jit-compile", "do not compile the training step with XLA", dest="jit_compile",
                action="store_false")
         switch("--overwrite", "replace the run in the output folder when it is another run or a finished one")
@@ -371,12 +376,54 @@ def _parser():
     worker_parser.add_argument("--worker-address", help="HOST:%%port%% at which trainers reach this worker, %%port%% "
                                                         "standing for its port (default: localhost:%%port%%)")
     service_parser.set_defaults(command=_data_service)
+    for sub_parser in commands.choices.values():
+        sub_parser.set_defaults(flags=_flags_of(sub_parser))
     return parser
 
 
 def _flag(parameter):
     """The command-line flag of a Python parameter name."""
     return "--" + parameter.replace("_", "-")
+
+
+_PARAMETER = re.compile(r"\b([a-z][a-z0-9_]*)=('[^']*'|[^\s,;:()]*)")
+
+
+def in_flags(message, flags):
+    """`message`, a library error that names Python parameters (`clip_norm=-1`, `pass overwrite=True`), with each
+    parameter that a flag of the command sets written as that flag (`--clip-norm -1`, `pass --overwrite`).
+
+    Args:
+        message: the error's text.
+        flags: {parameter: (flag, value the flag stands for, or None when it takes one)} of the command.
+
+    Example:
+        >>> in_flags("clip_norm=-1.0 must be positive", {"clip_norm": ("--clip-norm", None)})
+        '--clip-norm -1.0 must be positive'
+    """
+    def as_flag(found):
+        name, value = found.groups()
+        if name not in flags:
+            return found.group(0)
+        flag, constant = flags[name]
+        if constant is not None:
+            return flag if value in ("", str(constant)) else found.group(0)
+        return f"{flag} {value.strip(chr(39))}" if value else flag
+
+    return _PARAMETER.sub(as_flag, message)
+
+
+def _flags_of(parser):
+    """{parameter: (flag, constant)} of a sub-command's options (those of its own sub-commands too), for
+    `in_flags`."""
+    flags = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action.choices.values():
+                flags.update(_flags_of(choice))
+        elif action.option_strings and action.dest != "help":
+            flags[action.dest] = (action.option_strings[-1], action.const if action.nargs == 0 else None)
+    return flags
 
 
 if __name__ == "__main__":

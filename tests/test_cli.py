@@ -1,7 +1,11 @@
-"""The `keras-vit` command line: an end-to-end run, the model list, and its one-line errors."""
+"""The `keras-vit` command line: an end-to-end run, the model list, and its one-line errors in flags."""
 
+import argparse
+import ast
 import csv
 import os
+import pathlib
+import re
 import shutil
 import subprocess
 
@@ -9,6 +13,9 @@ import keras
 import pytest
 
 from keras_vit import cli
+from keras_vit.cli import _flags_of, _parser, in_flags
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _console_script():
@@ -23,8 +30,11 @@ def test_train_end_to_end_through_the_console_script(tmp_path):
     completed = subprocess.run(
         [_console_script(), "train", "--model", "vit_nano_patch4_28", "--epochs", "2",
          "--batch-size", "128", "--learning-rate", "0.003", "--warmup-epochs", "1", "--output", str(output)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        capture_output=True, text=True, timeout=300,
+        env={key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"})
     assert completed.returncode == 0, completed.stderr[-3000:]
+    for noise in ("absl::InitializeLog", "oneDNN custom operations", "Could not find cuda drivers"):
+        assert noise not in completed.stderr, "TensorFlow's start-up lines are held back"
     lines = completed.stdout.strip().splitlines()
     assert lines[-1].startswith("Test accuracy: ") and lines[-1].endswith("/360 test images)"), lines[-1]
     assert "Epoch 2/2" in completed.stdout, "a Keras progress report per epoch"
@@ -86,3 +96,44 @@ def test_bad_number_is_rejected_by_the_parser(capsys):
         cli.main(["train", "--epochs", "many"])
     assert exit_info.value.code == 2
     assert "--epochs" in capsys.readouterr().err
+
+
+def test_library_errors_name_python_parameters_and_the_cli_prints_them_as_flags():
+    flags = {name: _flags_of(sub_parser) for name, sub_parser in _sub_parsers().items()}
+    train, finetune = flags["train"], flags["finetune"]
+    assert in_flags("clip_norm=-1.0 must be positive.", train) == "--clip-norm -1.0 must be positive."
+    assert in_flags("choose another output_dir=, or pass overwrite=True to replace it.", train) == (
+        "choose another --output, or pass --overwrite to replace it.")
+    assert in_flags("jit_compile=False and skip_corrupt=True", train) == "--no-jit-compile and --skip-corrupt"
+    assert in_flags("pretrained='runs/a b' is a folder", finetune) == "--from runs/a b is a folder"
+    assert in_flags("pass mean=0.5, model=PRESET.", train) == "pass mean=0.5, --model PRESET."
+    assert in_flags("batch_size=0 must be at least 1.", flags["evaluate"]) == "--batch-size 0 must be at least 1."
+
+
+def test_no_library_error_message_names_a_command_line_flag():
+    offenders = []
+    for path in sorted((REPO_ROOT / "keras_vit").rglob("*.py")):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "KerasViTError"):
+                text = "".join(_literal_text(argument) for argument in node.args)
+                if re.search(r"(?<![\w-])--[a-z]", re.sub(r"`[^`]*`", "", text)):
+                    offenders.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}: {text}")
+    assert not offenders, "\n".join(offenders)
+
+
+def _literal_text(node):
+    """The literal text of a string expression, `{}` for each value formatted into it."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_literal_text(value) if isinstance(value, ast.Constant) else "{}" for value in node.values)
+    if isinstance(node, ast.BinOp):
+        return _literal_text(node.left) + _literal_text(node.right)
+    return ""
+
+
+def _sub_parsers():
+    commands = next(action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction))
+    return commands.choices

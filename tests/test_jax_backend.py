@@ -82,8 +82,9 @@ PUBLIC_NAMES_SCRIPT = textwrap.dedent("""
 
     import keras_vit
 
-    print(json.dumps([name for name, value in vars(keras_vit).items() if not name.startswith("_")
-                      and not (inspect.ismodule(value) and not value.__name__.startswith("keras_vit"))]))
+    print(json.dumps([name for name in dir(keras_vit) if not name.startswith("_")  # lazy names included
+                      and not (inspect.ismodule(value := getattr(keras_vit, name))
+                               and not value.__name__.startswith("keras_vit"))]))
 """)
 
 

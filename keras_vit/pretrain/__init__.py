@@ -6,10 +6,21 @@ Example:
     PosixPath('runs/vit_nano_patch4_28_mae_digits/encoder.keras')
 """
 
-from keras_vit.pretrain.autoencoder import MaskedAutoencoder, build_mae, decoder_defaults
-from keras_vit.pretrain.encoder_weights import load_encoder_weights
-from keras_vit.pretrain.loss import masked_reconstruction_loss
-from keras_vit.pretrain.mask_tokens import MaskTokens
-from keras_vit.pretrain.masking import RandomMasking, visible_count
-from keras_vit.pretrain.pretrainer import ENCODER_FILE, PretrainResult, pretrain
-from keras_vit.pretrain.recipe import default_layer_decay, finetuning_recipe, pretraining_recipe
+from keras_vit.lazy import lazy_names
+
+__getattr__, __dir__ = lazy_names(__name__, {  # imported on first use: `pretrain.masking` alone stays light
+    "MaskedAutoencoder": "keras_vit.pretrain.autoencoder:MaskedAutoencoder",
+    "build_mae": "keras_vit.pretrain.autoencoder:build_mae",
+    "decoder_defaults": "keras_vit.pretrain.autoencoder:decoder_defaults",
+    "load_encoder_weights": "keras_vit.pretrain.encoder_weights:load_encoder_weights",
+    "masked_reconstruction_loss": "keras_vit.pretrain.loss:masked_reconstruction_loss",
+    "MaskTokens": "keras_vit.pretrain.mask_tokens:MaskTokens",
+    "RandomMasking": "keras_vit.pretrain.masking:RandomMasking",
+    "visible_count": "keras_vit.pretrain.masking:visible_count",
+    "ENCODER_FILE": "keras_vit.pretrain.pretrainer:ENCODER_FILE",
+    "PretrainResult": "keras_vit.pretrain.pretrainer:PretrainResult",
+    "pretrain": "keras_vit.pretrain.pretrainer:pretrain",
+    "default_layer_decay": "keras_vit.pretrain.recipe:default_layer_decay",
+    "finetuning_recipe": "keras_vit.pretrain.recipe:finetuning_recipe",
+    "pretraining_recipe": "keras_vit.pretrain.recipe:pretraining_recipe",
+})

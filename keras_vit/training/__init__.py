@@ -1,11 +1,22 @@
 """Training: optimizer, learning-rate schedule, layer-wise decay, and the `train` entry point (`finetune`: in
 `keras_vit.training.finetune`, which builds on `keras_vit.pretrain`)."""
 
-from keras_vit.training.layer_decay import LayerDecayAdamW, layer_decay_scales
-from keras_vit.training.multi_worker_model import MultiWorkerModel
-from keras_vit.training.optimizer import NO_WEIGHT_DECAY, build_optimizer
-from keras_vit.training.precision import PRECISIONS, precision_scope
-from keras_vit.training.recipes import Recipe, recommended_recipe
-from keras_vit.training.schedules import WarmupCosineDecay
-from keras_vit.training.strategy import STRATEGIES, make_strategy
-from keras_vit.training.trainer import DEFAULT_MODEL, TrainResult, train
+from keras_vit.lazy import lazy_names
+
+__getattr__, __dir__ = lazy_names(__name__, {  # imported on first use: `training.schedules` alone stays light
+    "LayerDecayAdamW": "keras_vit.training.layer_decay:LayerDecayAdamW",
+    "layer_decay_scales": "keras_vit.training.layer_decay:layer_decay_scales",
+    "MultiWorkerModel": "keras_vit.training.multi_worker_model:MultiWorkerModel",
+    "NO_WEIGHT_DECAY": "keras_vit.training.optimizer:NO_WEIGHT_DECAY",
+    "build_optimizer": "keras_vit.training.optimizer:build_optimizer",
+    "PRECISIONS": "keras_vit.training.precision:PRECISIONS",
+    "precision_scope": "keras_vit.training.precision:precision_scope",
+    "Recipe": "keras_vit.training.recipes:Recipe",
+    "recommended_recipe": "keras_vit.training.recipes:recommended_recipe",
+    "WarmupCosineDecay": "keras_vit.training.schedules:WarmupCosineDecay",
+    "STRATEGIES": "keras_vit.training.strategy:STRATEGIES",
+    "make_strategy": "keras_vit.training.strategy:make_strategy",
+    "DEFAULT_MODEL": "keras_vit.training.trainer:DEFAULT_MODEL",
+    "TrainResult": "keras_vit.training.trainer:TrainResult",
+    "train": "keras_vit.training.trainer:train",
+})

@@ -1,10 +1,7 @@
 """A confusion matrix, written as a PNG."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
-import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # not pyplot: no global backend, no figure kept open
+import numpy as np
 
 MAX_CLASSES_WITH_COUNTS = 20
 MAX_CLASSES_WITH_NAMES = 50
@@ -31,7 +28,8 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
     fractions = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
     num_classes = len(class_names)
     side = min(20.0, max(5.0, 0.45 * num_classes + 2.5))
-    figure, axis = plt.subplots(figsize=(side + 1.0, side), layout="constrained")
+    figure = Figure(figsize=(side + 1.0, side), layout="constrained")
+    axis = figure.subplots()
     shown = axis.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0)
     figure.colorbar(shown, ax=axis, shrink=0.8, label="fraction of the true class")
     if num_classes <= MAX_CLASSES_WITH_NAMES:
@@ -47,4 +45,3 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
     if title:
         axis.set_title(title)
     figure.savefig(path, dpi=100)
-    plt.close(figure)

@@ -1,9 +1,6 @@
 """Plots of training curves."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
+from matplotlib.figure import Figure  # not pyplot: no global backend, no figure kept open
 
 
 def plot_history(history, path, title=None):
@@ -20,7 +17,8 @@ def plot_history(history, path, title=None):
         >>> plot_history(history.history, "runs/curves.png")
     """
     metrics = [name for name in history if not name.startswith("val_") and name != "learning_rate"]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    figure = Figure(figsize=(5 * len(metrics), 4))
+    axes = figure.subplots(1, len(metrics), squeeze=False)
     for axis, metric in zip(axes[0], metrics):
         epochs = range(1, len(history[metric]) + 1)
         axis.plot(epochs, history[metric], label="train")
@@ -34,4 +32,3 @@ def plot_history(history, path, title=None):
         figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)

@@ -1,10 +1,7 @@
 """A heatmap over an image, written as a PNG."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
-import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # not pyplot: no global backend, no figure kept open
+import numpy as np
 
 
 def plot_overlay(image, heatmap, path, title):
@@ -22,7 +19,8 @@ def plot_overlay(image, heatmap, path, title):
     image = np.asarray(image, dtype="float32") / 255.0
     if image.shape[-1] == 1:
         image = np.repeat(image, 3, axis=-1)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 4.4), layout="constrained")
+    figure = Figure(figsize=(8, 4.4), layout="constrained")
+    left, right = figure.subplots(1, 2)
     left.imshow(image)
     left.set_title("image")
     right.imshow(image)
@@ -33,4 +31,3 @@ def plot_overlay(image, heatmap, path, title):
         axis.axis("off")
     figure.suptitle(title)
     figure.savefig(path, dpi=100)
-    plt.close(figure)

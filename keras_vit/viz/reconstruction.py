@@ -1,10 +1,7 @@
 """Pictures of masked-image pretraining: the original images, what the encoder saw, what the decoder made."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
-import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # not pyplot: no global backend, no figure kept open
+import numpy as np
 
 
 def reconstruct(autoencoder, images):
@@ -48,7 +45,8 @@ def plot_reconstruction(autoencoder, images, path, title=None):
     images = np.asarray(images, dtype="float32")
     masked, reconstructed = reconstruct(autoencoder, images)
     rows = len(images)
-    figure, axes = plt.subplots(rows, 3, figsize=(6, 2 * rows), squeeze=False)
+    figure = Figure(figsize=(6, 2 * rows))
+    axes = figure.subplots(rows, 3, squeeze=False)
     for row, columns in enumerate(zip(images, masked, reconstructed)):
         for axis, image, name in zip(axes[row], columns, ("original", "masked", "reconstructed")):
             image = np.clip(image, 0, 255).astype("uint8")
@@ -60,4 +58,3 @@ def plot_reconstruction(autoencoder, images, path, title=None):
         figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
