@@ -115,8 +115,8 @@ def test_cli_help_lists_the_roles(capsys):
 def test_cli_worker_refuses_a_malformed_dispatcher(capsys):
     assert cli.main(["data-service", "worker", "--dispatcher", "localhost/5050"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines == ["keras-vit: error: dispatcher='localhost/5050' is not a dispatcher address 'HOST:PORT', e.g. "
-                     "'localhost:5050'."]
+    assert lines == ["keras-vit: error: --dispatcher localhost/5050 is not a dispatcher address 'HOST:PORT', e.g. "
+                     "'localhost:5050'."], "the library's dispatcher= written as the flag"
 
 
 def test_cli_dispatcher_prints_its_address_and_stops_at_ctrl_c(capsys):
