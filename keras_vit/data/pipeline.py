@@ -22,7 +22,7 @@ from keras_vit.data.image_guards import FILE_LIMITS, image_problem
 from keras_vit.data.scan import MAX_LISTED, find_corrupt_images
 from keras_vit.data.splits import (ONE_WORKER, CachedRecords, DatasetSplit, ImageArrays, ImageFiles, pass_seed,
                                    record_shuffle_size, shuffled)
-from keras_vit.data.views import eval_view, train_crop
+from keras_vit.data.views import eval_view, resized, train_crop
 from keras_vit.errors import KerasViTError
 
 _ENDLESS = 2**62
@@ -69,11 +69,9 @@ def make_batches(split, num_classes, batch_size, training=False, seed=None, augm
     batch_ops = [] if not training or augment is None else getattr(augment, "batch_ops", None)
     if isinstance(split, ImageArrays) and batch_ops is not None:
         batches = _array_batches(split, batch_size, training, seed, augment, batch_ops, repeat, workers, start_epoch)
-    elif training:
-        images = _training_images(split, seed, augment, repeat, cache, workers, start_epoch, skip_corrupt)
-        batches = images.batch(batch_size, drop_remainder=repeat, num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        images = _evaluation_images(split, repeat, cache, workers, skip_corrupt)
+        images = (_training_images(split, seed, augment, repeat, cache, workers, start_epoch, skip_corrupt)
+                  if training else _evaluation_images(split, repeat, cache, workers, skip_corrupt))
         batches = images.batch(batch_size, drop_remainder=repeat, num_parallel_calls=tf.data.AUTOTUNE)
     batches = batches.map(lambda pixels, labels: (pixels, tf.one_hot(labels, num_classes)),
                           num_parallel_calls=tf.data.AUTOTUNE)
@@ -169,14 +167,19 @@ def _training_images(split, seed, augment, repeat, cache, workers, start_epoch, 
 
         return (*_checked_view(pixels_of, image, name, split, skip_corrupt), label)
 
+    passes = _passes(one_pass, seed, repeat, start_epoch, None if skip_corrupt else split.pass_size(workers))
+    return _usable(passes.map(view, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), skip_corrupt)
+
+
+def _passes(one_pass, seed, repeat, start_epoch, pass_size):
+    """The function epoch -> dataset `one_pass` made the run's sequence of passes: endless from `start_epoch` when
+    repeating, else one pass per iteration (one per Keras epoch) numbered by the next draw from `seed`.
+    `pass_size` (elements a pass, None where unknown) tells `len` what flat_map cannot count."""
     if repeat:
         passes = tf.data.Dataset.range(start_epoch, _ENDLESS).flat_map(one_pass)
-        passes = passes.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
-    else:  # one pass per iteration (one per Keras epoch), each with the next pass number drawn from the seed
-        passes = tf.data.Dataset.random(seed, rerandomize_each_iteration=True).take(1).flat_map(one_pass)
-        if not skip_corrupt and split.pass_size(workers) is not None:  # flat_map cannot count; `len` needs it
-            passes = passes.apply(tf.data.experimental.assert_cardinality(split.pass_size(workers)))
-    return _usable(passes.map(view, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), skip_corrupt)
+        return passes.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+    passes = tf.data.Dataset.random(seed, rerandomize_each_iteration=True).take(1).flat_map(one_pass)
+    return passes if pass_size is None else passes.apply(tf.data.experimental.assert_cardinality(pass_size))
 
 
 def _usable(images, skip_corrupt):
@@ -196,22 +199,16 @@ def _array_batches(split, batch_size, training, seed, augment, batch_ops, repeat
     if not training:
         order = split.order(0, 0, shuffle=False, workers=workers)
         order = order.repeat() if repeat else order
-    elif repeat:
-        order = tf.data.Dataset.range(start_epoch, _ENDLESS).flat_map(
-            lambda epoch: split.order(seed, epoch, True, workers))
-        order = order.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
     else:
-        order = tf.data.Dataset.random(seed, rerandomize_each_iteration=True).take(1).flat_map(
-            lambda epoch: split.order(seed, epoch, True, workers))
-        order = order.apply(tf.data.experimental.assert_cardinality(split.pass_size(workers)))
+        order = _passes(lambda epoch: split.order(seed, epoch, True, workers), seed, repeat, start_epoch,
+                        split.pass_size(workers))
     draw_seed = seed if getattr(augment, "seed", None) is None else augment.seed
     base = pass_seed(draw_seed, start_epoch)
 
     def gathered(position, rows):
         pixels = tf.gather(images, rows)
         if tuple(pixels.shape[1:]) != split.image_shape:
-            pixels = tf.cast(tf.round(tf.clip_by_value(tf.image.resize(pixels, split.image_shape[:2]), 0, 255)),
-                             tf.uint8)
+            pixels = resized(pixels, split.image_shape[:2])
         batch_seed = tf.random.experimental.stateless_fold_in(base, position * count + index)
         for operation, operation_seed in zip(batch_ops, tf.unstack(
                 tf.random.experimental.stateless_split(batch_seed, max(1, len(batch_ops))))):

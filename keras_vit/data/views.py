@@ -54,13 +54,13 @@ def eval_view(image, image_size, channels, encoded=True):
     """
     fraction = eval_crop_fraction(image_size)
     if fraction is None:
-        return _resized(_decoded(image, channels, encoded), image_size)
+        return resized(_decoded(image, channels, encoded), image_size)
     height, width = _source_size(image, encoded)
     scale = tf.maximum(image_size[0] / height, image_size[1] / width) / fraction
     crop_height = tf.minimum(height, tf.cast(tf.round(image_size[0] / scale), tf.int32))
     crop_width = tf.minimum(width, tf.cast(tf.round(image_size[1] / scale), tf.int32))
     window = tf.stack([(height - crop_height) // 2, (width - crop_width) // 2, crop_height, crop_width])
-    return _resized(_decoded_window(image, window, channels, encoded), image_size)
+    return resized(_decoded_window(image, window, channels, encoded), image_size)
 
 
 def train_crop(image, seed, image_size, channels, encoded=True, area=CROP_AREA, aspect=CROP_ASPECT):
@@ -90,7 +90,7 @@ def train_crop(image, seed, image_size, channels, encoded=True, area=CROP_AREA, 
         tf.stack([height, width, channels]), tf.zeros((1, 0, 4)), seed=seed, min_object_covered=0.0,
         aspect_ratio_range=aspect, area_range=area, max_attempts=10, use_image_if_no_bounding_boxes=True)
     window = tf.stack([begin[0], begin[1], size[0], size[1]])
-    return _resized(_decoded_window(image, window, channels, encoded), image_size)
+    return resized(_decoded_window(image, window, channels, encoded), image_size)
 
 
 def _source_size(image, encoded):
@@ -140,8 +140,8 @@ def _to_channels(pixels, channels):
     return tf.image.grayscale_to_rgb(pixels)
 
 
-def _resized(pixels, image_size):
-    """Bilinear resize (half-pixel centres) to `image_size`, rounded to uint8."""
-    resized = tf.image.resize(pixels, image_size)
-    return tf.ensure_shape(tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8),
-                           (*image_size, pixels.shape[-1]))
+def resized(pixels, image_size):
+    """Bilinear resize (half-pixel centres) of an image or a batch to `image_size`, rounded to uint8."""
+    pixels = tf.image.resize(pixels, image_size)
+    return tf.ensure_shape(tf.cast(tf.round(tf.clip_by_value(pixels, 0.0, 255.0)), tf.uint8),
+                           (*pixels.shape[:-3], *image_size, pixels.shape[-1]))
