@@ -34,6 +34,10 @@ class SwinTransformerBlock(keras.layers.Layer):
         attention_dropout_rate: dropout on the attention probabilities.
         drop_path_rate: stochastic-depth rate of both residual branches.
         layer_norm_epsilon: epsilon of both LayerNormalization layers.
+        pretrained_window_size: Swin V2 only: the window of pre-training, an int or (height, width), whose size
+            scales the coordinates of the continuous position bias (timm's and the reference's
+            `pretrained_window_size`, for weights fine-tuned at a larger window); None or 0 for the block's own
+            window.
 
     Example:
         >>> block = SwinTransformerBlock(num_heads=3, window_size=7, shift_size=3)
@@ -43,7 +47,7 @@ class SwinTransformerBlock(keras.layers.Layer):
 
     def __init__(self, num_heads, window_size=7, shift_size=0, mlp_ratio=4.0, version=1, qkv_bias=True,
                  dropout_rate=0.0, attention_dropout_rate=0.0, drop_path_rate=0.0, layer_norm_epsilon=1e-5,
-                 **kwargs):
+                 pretrained_window_size=None, **kwargs):
         super().__init__(**kwargs)
         if version not in (1, 2):
             raise KerasViTError(f"Swin version must be 1 or 2, got {version}.")
@@ -58,6 +62,7 @@ class SwinTransformerBlock(keras.layers.Layer):
         self.attention_dropout_rate = float(attention_dropout_rate)
         self.drop_path_rate = float(drop_path_rate)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.pretrained_window_size = pretrained_window_pair(pretrained_window_size, self.version)
         policy = self.dtype_policy
         self.norm1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1")
         self.norm2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm2")
@@ -78,7 +83,9 @@ class SwinTransformerBlock(keras.layers.Layer):
         policy = self.dtype_policy
         self.attention = WindowAttention(self.num_heads, self.effective_window_size, version=self.version,
                                          qkv_bias=self.qkv_bias, attention_dropout_rate=self.attention_dropout_rate,
-                                         projection_dropout_rate=self.dropout_rate, dtype=policy, name="attention")
+                                         projection_dropout_rate=self.dropout_rate,
+                                         pretrained_window_size=self.pretrained_window_size, dtype=policy,
+                                         name="attention")
         self.attention.build((None, self.attention.window_tokens, dim))
         self.mlp = MLP(int(dim * self.mlp_ratio), dropout_rate=self.dropout_rate, dtype=policy, name="mlp")
         self.mlp.build(input_shape)
@@ -131,7 +138,28 @@ class SwinTransformerBlock(keras.layers.Layer):
             "attention_dropout_rate": self.attention_dropout_rate,
             "drop_path_rate": self.drop_path_rate,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "pretrained_window_size": (None if self.pretrained_window_size is None
+                                       else list(self.pretrained_window_size)),
         }
+
+
+def pretrained_window_pair(pretrained_window_size, version):
+    """(height, width) of a Swin V2 pre-training window, or None for "the block's own window" (None or 0).
+
+    Raises:
+        KerasViTError: a pre-training window for Swin V1, which has no continuous position bias, or one below 0.
+    """
+    if pretrained_window_size is None:
+        return None
+    pair = as_pair(pretrained_window_size, "pretrained_window_size")
+    if min(pair) < 0 or (0 in pair and max(pair)):
+        raise KerasViTError(f"pretrained_window_size must be at least 1 on both sides (or 0 for none), got "
+                            f"{pretrained_window_size}.")
+    if not max(pair):
+        return None
+    if version != 2:
+        raise KerasViTError(f"pretrained_window_size={pretrained_window_size} applies to Swin V2 only (version=2).")
+    return pair
 
 
 def roll_2d(x, shift):

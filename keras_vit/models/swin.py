@@ -18,7 +18,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def build_swin(image_size=224, patch_size=4, channels=3, num_classes=1000, embed_dim=96, depths=(2, 2, 6, 2),
                num_heads=(3, 6, 12, 24), window_size=7, mlp_ratio=4.0, version=1, qkv_bias=True, dropout_rate=0.0,
                attention_dropout_rate=0.0, drop_path_rate=0.0, layer_norm_epsilon=1e-5, pooling="gap",
-               include_top=True, mean=IMAGENET_MEAN, std=IMAGENET_STD, classifier_activation=None, name="swin"):
+               include_top=True, mean=IMAGENET_MEAN, std=IMAGENET_STD, classifier_activation=None, name="swin",
+               pretrained_window_sizes=None):
     """Builds a Swin Transformer (V1 or V2) classifier that takes pixels in [0, 255] and returns logits.
 
     The image is cut into patches, embedded and normalised, then goes through stages of Swin blocks on a
@@ -56,6 +57,10 @@ def build_swin(image_size=224, patch_size=4, channels=3, num_classes=1000, embed
         std: per-channel standard deviation on the [0, 1] scale.
         classifier_activation: activation of the head; None returns logits (in float32 under mixed precision).
         name: model name.
+        pretrained_window_sizes: Swin V2 only: the window each stage was pre-trained with, one int (or pair) per
+            stage, 0 for a stage's own window (timm's `pretrained_window_sizes`, e.g. (12, 12, 12, 6) for weights
+            pre-trained at window 12 and fine-tuned at 16); it scales the coordinates of the continuous position
+            bias. None: every stage's own window.
 
     Returns:
         A `keras.Model` from (batch, height, width, channels) pixels to (batch, num_classes) logits.
@@ -74,6 +79,7 @@ def build_swin(image_size=224, patch_size=4, channels=3, num_classes=1000, embed
     depths, num_heads = _as_int_tuple(depths, "depths"), _as_int_tuple(num_heads, "num_heads")
     grids = swin_stage_grids(height, width, patch_size, len(depths))
     _validate(embed_dim, depths, num_heads, window_size, version, pooling, include_top, num_classes)
+    pretrained_windows = _per_stage(pretrained_window_sizes, len(depths))
 
     images = keras.Input((height, width, channels), name="images")
     x = ImageNormalization(mean, std, name="normalize")(images)
@@ -91,7 +97,9 @@ def build_swin(image_size=224, patch_size=4, channels=3, num_classes=1000, embed
             x = SwinTransformerBlock(heads, window_size, shift, mlp_ratio=mlp_ratio, version=version,
                                      qkv_bias=qkv_bias, dropout_rate=dropout_rate,
                                      attention_dropout_rate=attention_dropout_rate, drop_path_rate=next(rates),
-                                     layer_norm_epsilon=layer_norm_epsilon, name=f"stage_{stage}_block_{index}")(x)
+                                     layer_norm_epsilon=layer_norm_epsilon,
+                                     pretrained_window_size=pretrained_windows[stage],
+                                     name=f"stage_{stage}_block_{index}")(x)
     x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm")(x)
     if pooling is not None:
         x = keras.layers.Reshape((-1, x.shape[-1]), name="flatten_tokens")(x)
@@ -167,6 +175,16 @@ def _half(window_size):
     if isinstance(window_size, int):
         return window_size // 2
     return tuple(int(side) // 2 for side in window_size)
+
+
+def _per_stage(pretrained_window_sizes, num_stages):
+    """One pre-training window (or None) per stage from `build_swin`'s `pretrained_window_sizes`."""
+    if pretrained_window_sizes is None:
+        return [None] * num_stages
+    if isinstance(pretrained_window_sizes, int) or len(pretrained_window_sizes) != num_stages:
+        raise KerasViTError(f"pretrained_window_sizes must hold one window per stage ({num_stages}), e.g. "
+                            f"(12, 12, 12, 6), got {pretrained_window_sizes}.")
+    return [side or None for side in pretrained_window_sizes]
 
 
 def _as_int_tuple(values, name):
