@@ -12,39 +12,64 @@ DIM, DEPTHS, HEADS, WINDOW, PATCH, IMAGE, CLASSES = 8, (2, 2), (2, 4), 4, 2, 16,
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+class TorchTensors:
+    """Random PyTorch-shaped tensors collected by name: `tensors` holds them, `exact()` as bfloat16 values."""
+
+    def __init__(self, rng):
+        self.rng, self.tensors = rng, {}
+
+    def normal(self, *shape, scale=0.2):
+        return (self.rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def layer(self, name, out, inputs, bias=True):
+        """An nn.Linear: weight (out, inputs), bias (out,)."""
+        self.tensors[f"{name}.weight"] = self.normal(out, inputs)
+        if bias:
+            self.tensors[f"{name}.bias"] = self.normal(out)
+
+    def norm(self, name, width):
+        self.tensors[f"{name}.weight"], self.tensors[f"{name}.bias"] = 1.0 + self.normal(width), self.normal(width)
+
+    def patch_embedding(self, name="patch_embed"):
+        self.tensors[f"{name}.proj.weight"] = self.normal(DIM, 3, PATCH, PATCH)
+        self.tensors[f"{name}.proj.bias"] = self.normal(DIM)
+        self.norm(f"{name}.norm", DIM)
+
+    def block_end(self, block, dim):
+        """A block's output projection, second norm and MLP."""
+        self.layer(f"{block}.attn.proj", dim, dim)
+        self.norm(f"{block}.norm2", dim)
+        self.layer(f"{block}.mlp.fc1", 4 * dim, dim)
+        self.layer(f"{block}.mlp.fc2", dim, 4 * dim)
+
+    def classifier(self):
+        """The final norm and the head."""
+        final = DIM * 2 ** (len(DEPTHS) - 1)
+        self.norm("norm", final)
+        self.layer("head.fc", CLASSES, final)
+
+    def exact(self):
+        return {name: bf16_exact(value) for name, value in self.tensors.items()}
+
+
 def timm_swin_tensors(rng):
     """Random tensors named and shaped as timm's current SwinTransformer state dict (merging at stage starts)."""
-    def normal(*shape, scale=0.2):
-        return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-    def layer(name, out, inputs, bias=True):
-        tensors[f"{name}.weight"] = normal(out, inputs)
-        if bias:
-            tensors[f"{name}.bias"] = normal(out)
-
-    def norm(name, width):
-        tensors[f"{name}.weight"], tensors[f"{name}.bias"] = 1.0 + normal(width), normal(width)
-
-    tensors = {"patch_embed.proj.weight": normal(DIM, 3, PATCH, PATCH), "patch_embed.proj.bias": normal(DIM)}
-    norm("patch_embed.norm", DIM)
+    made = TorchTensors(rng)
+    made.patch_embedding()
     for stage, (depth, heads) in enumerate(zip(DEPTHS, HEADS)):
         dim = DIM * 2 ** stage
         if stage:
-            norm(f"layers.{stage}.downsample.norm", 2 * dim)
-            layer(f"layers.{stage}.downsample.reduction", dim, 2 * dim, bias=False)
+            made.norm(f"layers.{stage}.downsample.norm", 2 * dim)
+            made.layer(f"layers.{stage}.downsample.reduction", dim, 2 * dim, bias=False)
         for index in range(depth):
             block = f"layers.{stage}.blocks.{index}"
-            norm(f"{block}.norm1", dim)
-            layer(f"{block}.attn.qkv", 3 * dim, dim)
-            tensors[f"{block}.attn.relative_position_bias_table"] = normal((2 * WINDOW - 1) ** 2, heads, scale=1.0)
-            layer(f"{block}.attn.proj", dim, dim)
-            norm(f"{block}.norm2", dim)
-            layer(f"{block}.mlp.fc1", 4 * dim, dim)
-            layer(f"{block}.mlp.fc2", dim, 4 * dim)
-    final = DIM * 2 ** (len(DEPTHS) - 1)
-    norm("norm", final)
-    layer("head.fc", CLASSES, final)
-    return {name: bf16_exact(value) for name, value in tensors.items()}
+            made.norm(f"{block}.norm1", dim)
+            made.layer(f"{block}.attn.qkv", 3 * dim, dim)
+            made.tensors[f"{block}.attn.relative_position_bias_table"] = made.normal((2 * WINDOW - 1) ** 2, heads,
+                                                                                    scale=1.0)
+            made.block_end(block, dim)
+    made.classifier()
+    return made.exact()
 
 
 def relative_index(window):
@@ -105,18 +130,23 @@ def patch_merging(x, t, prefix, eps=1e-5):
     return x @ t[f"{prefix}.reduction.weight"].T
 
 
-def reference_swin(t, images, eps=1e-5):
-    """The Swin V1 forward pass in NumPy, from timm-layout tensors."""
+def block_window(grid, index):
+    """(window, shift) of block `index` on a grid side: a window no smaller than the grid becomes it, unshifted."""
+    window, shift = WINDOW, (0 if index % 2 == 0 else WINDOW // 2)
+    return (grid, 0) if grid <= window else (window, shift)
+
+
+def reference_swin(t, images, eps=1e-5, block=swin_block, merging=patch_merging):
+    """The Swin forward pass in NumPy, from timm-layout tensors: V1's blocks and merging, or others of the same
+    signatures (`block(x, t, prefix, heads, window, shift, eps)`, `merging(x, t, prefix, eps)`)."""
     x = patch_embed(normalize(images, MEAN, STD), t["patch_embed.proj.weight"], t["patch_embed.proj.bias"])
     x = layer_norm(x, t["patch_embed.norm.weight"], t["patch_embed.norm.bias"], eps)
     for stage, (depth, heads) in enumerate(zip(DEPTHS, HEADS)):
         if stage:
-            x = patch_merging(x, t, f"layers.{stage}.downsample", eps)
+            x = merging(x, t, f"layers.{stage}.downsample", eps)
         for index in range(depth):
-            window, shift = WINDOW, (0 if index % 2 == 0 else WINDOW // 2)
-            if min(x.shape[1:3]) <= window:
-                window, shift = min(x.shape[1:3]), 0
-            x = swin_block(x, t, f"layers.{stage}.blocks.{index}", heads, window, shift, eps)
+            window, shift = block_window(min(x.shape[1:3]), index)
+            x = block(x, t, f"layers.{stage}.blocks.{index}", heads, window, shift, eps)
     pooled = layer_norm(x, t["norm.weight"], t["norm.bias"], eps).mean(axis=(1, 2))
     return linear(pooled, t, "head.fc")
 

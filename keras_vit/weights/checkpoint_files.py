@@ -12,14 +12,17 @@ from keras_vit.weights.safetensors import read_safetensors
 from keras_vit.weights.swin_layouts import SWIN_LAYOUTS
 from keras_vit.weights.vit_layouts import VIT_LAYOUTS
 
-# (layout, a tensor name only that layout has), in the order they are tried.
+# (layout, the tensor name or names that only that layout has), in the order they are tried.
 _SIGNATURES = [
     ("timm-pvt_v2", "stages.0.blocks.0.attn.kv.weight"),
     ("official-pvt_v2", "block1.0.mlp.dwconv.dwconv.weight"),
     ("official-pvt", "pos_embed1"),
+    ("timm-swinv2-old", ("layers.0.downsample.reduction.weight", "layers.0.blocks.0.attn.logit_scale")),
+    ("timm-swinv2", "layers.0.blocks.0.attn.logit_scale"),
     ("timm-swin-old", "layers.0.downsample.reduction.weight"),
     ("timm-swin", "layers.0.blocks.0.norm1.weight"),
     ("timm-vit", "blocks.0.norm1.weight"),
+    ("transformers-swinv2", "swinv2.embeddings.patch_embeddings.projection.weight"),
     ("transformers-swin", "swin.embeddings.patch_embeddings.projection.weight"),
     ("transformers-vit", "vit.embeddings.patch_embeddings.projection.weight"),
     ("big_vision-vit", "params/embedding/kernel"),
@@ -55,8 +58,9 @@ def detect_layout(tensors, source="checkpoint"):
         >>> detect_layout({"blocks.0.norm1.weight": ..., ...})[0]
         'timm-vit'
     """
-    for layout, name in _SIGNATURES:
-        if name in tensors:
+    for layout, required in _SIGNATURES:
+        required = (required,) if isinstance(required, str) else required
+        if all(name in tensors for name in required):
             break
     else:
         shown = ", ".join(sorted(tensors)[:5])
@@ -68,7 +72,7 @@ def detect_layout(tensors, source="checkpoint"):
         return layout, PVT_LAYOUTS[layout]
     if layout in VIT_LAYOUTS:
         names = VIT_LAYOUTS[layout]
-        if layout == "vit_jax-vit" and name.startswith("opt/target/"):
+        if layout == "vit_jax-vit" and required[0].startswith("opt/target/"):
             names = dataclasses.replace(names, prefix="opt/target/")
         return layout, names
     names = SWIN_LAYOUTS[layout]

@@ -22,14 +22,15 @@ _BUILDERS = {"vit": build_vit, "swin": build_swin, "pvt": build_pvt}
 
 
 def load_pretrained_weights(model, weights, head="auto", cache_dir=None):
-    """Sets every weight of a ViT or Swin model from a published checkpoint; nothing is set if anything misfits.
+    """Sets every weight of a ViT, Swin or PVT model from a published checkpoint; nothing is set if anything misfits.
 
     Reads timm and Hugging Face transformers `.safetensors` files and vit_jax / big_vision `.npz` files with
     NumPy (no PyTorch or JAX). Position embeddings are resampled (bicubic) when the model's patch grid differs
     from the checkpoint's. Relative-position buffers are checked, not loaded.
 
     Args:
-        model: a model from `create_model` / `build_vit` / `build_swin` (Swin V1) of the checkpoint's architecture.
+        model: a model from `create_model` / `build_vit` / `build_swin` (V1 or V2) / `build_pvt` of the
+            checkpoint's architecture and version.
         weights: a .safetensors or .npz file, or a name from `list_pretrained()` (downloaded once, then cached).
         head: "auto" loads the classifier head when its shape fits and keeps the model's new head otherwise;
             "load" requires it to load; "new" keeps the model's own head (fine-tuning on other classes).
@@ -118,6 +119,10 @@ def infer_preset(described, checkpoint="checkpoint"):
         shown = ", ".join(f"{key}={value}" for key, value in described.items() if key != "architecture")
         raise KerasViTError(f"No preset has the architecture of {checkpoint} ({described['architecture']}: {shown}): "
                             "pass preset=NAME and any builder overrides it needs.")
+    windows = {PRESETS[name].get("window_size") for name in matches}
+    if "window_size" not in described and len(windows) > 1:
+        raise KerasViTError(f"{checkpoint} does not record its window size (it stores no relative position "
+                            f"buffers), and {', '.join(matches)} fit it: pass preset=NAME.")
     return min(matches, key=lambda name: PRESETS[name]["image_size"] != described.get("image_size"))
 
 
