@@ -11,6 +11,7 @@ from keras_vit.weights.pretrained import infer_preset
 from test_weights_swin import (CLASSES, DEPTHS, DIM, HEADS, IMAGE, MEAN, PATCH, STD, WINDOW, TorchTensors,
                                block_window, old_timm_swin_tensors, partition, reference_swin, relative_index, reverse,
                                shift_mask, timm_swin_tensors, tiny_swin, transformers_swin_tensors)
+from test_weights_pretrained import fake_hub
 from test_weights_vit import layer_norm, linear, mlp, softmax
 
 CPB_HIDDEN = 512
@@ -229,6 +230,16 @@ def test_create_pretrained_reads_the_swinv2_architecture_and_window(tmp_path, se
         create_pretrained(path, preset="swinv2_nano_patch2_window4_32", **{**tiny, "window_size": 2})
     with pytest.raises(KerasViTError, match=r"version 2 \(checkpoint\) vs 1 \(preset\)"):
         create_pretrained(path, preset="swin_nano_patch2_window4_32", **tiny)
+
+
+def test_a_published_timm_swinv2_name_takes_its_preset_window(tmp_path, seeded, monkeypatch):
+    tensors = timm_swinv2_tensors(seeded)  # timm's published files store no buffers: the window is the preset's
+    fake_hub(monkeypatch, save(tmp_path / "model.safetensors", tensors))
+    tiny = dict(image_size=IMAGE, patch_size=PATCH, embed_dim=DIM, depths=DEPTHS, num_heads=HEADS)
+    model = create_pretrained("swinv2_tiny_window8_256.ms_in1k", window_size=WINDOW, **tiny)
+    assert model.get_layer("normalize").mean == MEAN and model.output_shape == (None, CLASSES)
+    x = images(seeded)
+    np.testing.assert_allclose(model.predict(x, verbose=0), reference_swinv2(tensors, x), atol=2e-4)
 
 
 def test_a_file_without_buffers_does_not_guess_the_window():

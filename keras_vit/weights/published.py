@@ -1,7 +1,7 @@
 """Known published checkpoints: where each is downloaded from, its preset, and how it normalises its input.
 
 Every ViT checkpoint here was trained on inputs scaled to [-1, 1] (mean = std = 0.5 per channel), except DeiT's,
-which, like every Swin checkpoint, uses the ImageNet mean and std. The model built for a checkpoint normalises
+which, like every Swin and Swin V2 checkpoint, uses the ImageNet mean and std. The model built for a checkpoint normalises
 with that checkpoint's constants.
 """
 
@@ -76,6 +76,8 @@ _CHECKPOINTS = [
     _timm("ms_in1k", "swin_small_patch4_window7_224", "timm, Microsoft, ImageNet-1k", IMAGENET_MEAN, IMAGENET_STD),
     _timm("ms_in22k_ft_in1k", "swin_base_patch4_window7_224", "timm, Microsoft, ImageNet-22k then ImageNet-1k",
           IMAGENET_MEAN, IMAGENET_STD),
+    *(_timm("ms_in1k", f"swinv2_{size}_window{window}_256", "timm, Microsoft (Swin V2), ImageNet-1k", IMAGENET_MEAN,
+            IMAGENET_STD) for size in ("tiny", "small", "base") for window in (8, 16)),
     _hub("google/vit-base-patch16-224", "vit_base_patch16_224",
          "Hugging Face transformers, ImageNet-21k then ImageNet-1k", INCEPTION_MEAN, INCEPTION_STD),
     _hub("microsoft/swin-tiny-patch4-window7-224", "swin_tiny_patch4_window7_224",
