@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+import keras_vit
 import pvt_numpy
 from keras_vit import KerasViTError, build_pvt
 from keras_vit.weights import create_pretrained, load_pretrained_weights, write_safetensors
@@ -246,3 +247,15 @@ def test_create_pretrained_reads_the_pvt_architecture_from_the_checkpoint(tmp_pa
     np.testing.assert_allclose(np.asarray(model(x)), expected, atol=1e-4)
     with pytest.raises(KerasViTError, match=r"depths \(1, 2\) \(checkpoint\) vs \(2, 2\) \(preset\)"):
         create_pretrained(path, preset="pvt_v2_b2_li", image_size=IMAGE, **{**tiny, "depths": (2, 2)})
+
+
+def test_train_starts_from_a_pvt_checkpoint_file_with_a_new_head(tmp_path, seeded):
+    tensors = pvt_tensors(seeded)
+    tensors["patch_embed.proj.weight"] = tensors["patch_embed.proj.weight"][:, :1]  # one channel, as the digits
+    path = save(tmp_path / "pvt.safetensors", tensors)
+    tiny = {key: value for key, value in TINY.items() if key not in ("num_classes", "mean", "std")}
+    result = keras_vit.train("pvt_v2_b0", weights=path, epochs=1, batch_size=512, learning_rate=1e-9, augment="none",
+                             jit_compile=False, verbose=0, output_dir=tmp_path / "run", **tiny)
+    assert result.model.output_shape == (None, 10) and result.model.input_shape == (None, 8, 8, 1)
+    np.testing.assert_allclose(result.model.get_layer("stage_1_block_1").norm1.gamma.numpy(),
+                               tensors["stages.1.blocks.1.norm1.weight"], atol=1e-6)
