@@ -37,6 +37,8 @@ TOP_K = 3
 TINY_MODELS = {
     "vit": ("vit_nano_patch4_32", {"embed_dim": 16, "depth": 1, "num_heads": 2, "mlp_dim": 16}),
     "swin": ("swin_nano_patch2_window4_32", {"embed_dim": 8, "depths": (2, 2), "num_heads": (1, 2)}),
+    **{name: (preset, {"embed_dims": (8, 16, 16), "depths": (1, 1, 1), "num_heads": (1, 2, 2), "mlp_ratios": (2, 2, 2)})
+       for name, preset in (("pvt", "pvt_nano_patch2_32"), ("pvt_v2", "pvt_v2_nano_patch2_32"))},
 }
 FILE_OPS = {"ReadFile", "WriteFile", "MatchingFiles", "ImmutableConst", "WholeFileReader", "WholeFileReaderV2",
             "TFRecordDataset", "TextLineDataset", "FixedLengthRecordDataset", "LoadDataset", "SaveDataset",
@@ -99,7 +101,8 @@ def _rest_body(images):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """Exports a tiny ViT and Swin, serves them from `serving_client.py` in a fresh process, returns what it saw."""
+    """Exports a tiny ViT, Swin and PVT (v1, v2), serves them from `serving_client.py` in a fresh process, returns
+    what it saw."""
     root = tmp_path_factory.mktemp("served")
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -10,12 +10,16 @@ TINY_MODELS = {
     "vit": lambda: keras_vit.create_model("vit_nano_patch4_32", embed_dim=16, depth=2, num_heads=2, mlp_dim=32),
     "swin": lambda: keras_vit.create_model("swin_nano_patch2_window4_32", embed_dim=16, depths=(2, 2),
                                            num_heads=(2, 2)),
+    # Spatial reduction by 4 and 2, the depth-wise MLP convolution (v2), position embeddings and a class token (v1).
+    **{name: (lambda preset=preset: keras_vit.create_model(preset, embed_dims=(8, 16, 16), depths=(1, 1, 1),
+                                                           num_heads=(1, 2, 2), mlp_ratios=(2, 2, 2)))
+       for name, preset in (("pvt", "pvt_nano_patch2_32"), ("pvt_v2", "pvt_v2_nano_patch2_32"))},
 }
 
 
 @pytest.fixture(params=sorted(TINY_MODELS))
 def saved_model(request, tmp_path, seeded):
-    """(path of a tiny ViT or Swin saved as .keras, the model, a batch of 2 random images in [0, 255])."""
+    """(path of a tiny ViT, Swin or PVT saved as .keras, the model, a batch of 2 random images in [0, 255])."""
     model = TINY_MODELS[request.param]()
     path = tmp_path / f"{request.param}.keras"
     model.save(path)
