@@ -243,6 +243,8 @@ def _parser():
         option("--strategy", str, "where to train: " + ", ".join(STRATEGIES) + "; see README, Several GPUs")
         option("--tpu", str, "TPU name or address for --strategy tpu", default_text="the local TPU")
         option("--backup-interval", float, "least seconds between two backups a killed run resumes from")
+        option("--time-budget", _duration, "time the whole run should take, e.g. 90s, 30m or 1.5h: the epochs and "
+               "their schedule are planned from the measured first epoch (--epochs, given, wins)", default_text="none")
         option("--steps-per-execution", int, "the most training steps per call into the compiled graph (an epoch "
                "is a pass over the data rounded up to whole, evenly sized calls)")
         option("--verbose", int, "0 silent, 1 progress bar, 2 one line per epoch and TensorFlow's start-up log")
@@ -257,7 +259,8 @@ def _parser():
         "training_curves.png in the output folder. Started again after a crash, the same command "
         "resumes from the output folder's backup/.")
     recipe = "the model's recipe, see README"
-    option("--model", str, "preset name, see `keras-vit models`")
+    option("--model", str, "preset name, see `keras-vit models`", default_text="the recommended one for the data: "
+           "vitc_nano_patch4_28 for digits, mnist and fashion_mnist, vitc_nano_patch4_32 for --data-dir and tfds")
     option("--weights", str, "start from a published checkpoint (name from `keras-vit models --pretrained`, or a "
                              ".safetensors/.npz file), new head for the data's classes", default_text="none")
     data_options(option, switch)
@@ -379,6 +382,14 @@ def _parser():
     for sub_parser in commands.choices.values():
         sub_parser.set_defaults(flags=_flags_of(sub_parser))
     return parser
+
+
+def _duration(text):
+    """Seconds of a duration written with its unit: 90s, 30m, 1.5h."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smh])\s*", text)
+    if not found or not float(found[1]) > 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration with its unit, e.g. 90s, 30m or 1.5h")
+    return float(found[1]) * {"s": 1, "m": 60, "h": 3600}[found[2]]
 
 
 def _flag(parameter):

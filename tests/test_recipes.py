@@ -1,5 +1,6 @@
 """The recommended recipe per model size, gradient clipping and the moving average of the weights."""
 
+import dataclasses
 import json
 
 import keras
@@ -11,6 +12,7 @@ from keras_vit import cli
 from keras_vit.errors import KerasViTError
 from keras_vit.models import PRESETS
 from keras_vit.training import build_optimizer, recommended_recipe
+from keras_vit.training.recipes import recommended_model
 
 
 def test_every_preset_has_a_recipe_matching_its_size():
@@ -21,6 +23,16 @@ def test_every_preset_has_a_recipe_matching_its_size():
             for size in ("tiny", "small", "base")] == [0.2, 0.3, 0.5]
     assert recipes["swin_tiny_patch4_window7_224"].clip_norm == 5.0
     assert recipes["swin_tiny_patch4_window7_224"].warmup_epochs == 20
+    assert recipes["vitc_nano_patch4_28"] == dataclasses.replace(recipes["vit_nano_patch4_28"], name="small_conv",
+                                                                 epochs=100)
+
+
+def test_without_a_model_train_picks_the_recommended_preset_for_the_datas_channels():
+    assert recommended_model("digits") == recommended_model("fashion_mnist") == "vitc_nano_patch4_28"
+    assert recommended_model("mnist", data_dir="idx/") == "vitc_nano_patch4_28", "a folder of IDX files"
+    assert recommended_model("digits", data_dir="photos/") == recommended_model("tfds:cifar10") == (
+        "vitc_nano_patch4_32")
+    assert {recommended_model(name) for name in ("digits", "tfds:x")} <= set(PRESETS)
 
 
 def test_recipe_fills_only_what_is_left_out_and_scales_the_learning_rate_with_the_batch():

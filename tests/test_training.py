@@ -86,5 +86,5 @@ def test_train_on_an_image_folder(tmp_path):
 
 @pytest.mark.parametrize("argument", ["epochs", "batch_size"])
 def test_train_rejects_non_positive_counts(argument, tmp_path):
-    with pytest.raises(KerasViTError, match=argument.replace("_", "-")):
+    with pytest.raises(KerasViTError, match=f"{argument}=0 must be at least 1"):
         keras_vit.train(**{argument: 0}, output_dir=tmp_path)

@@ -43,7 +43,7 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
              mask_ratio=0.75, norm_pix_loss=False, decoder_dim=None, decoder_depth=None, output_dir=None, seed=0,
              precision="float32", strategy="auto", tpu=None, jit_compile=True, steps_per_execution=8, verbose=1,
              validation_dir=None, skip_corrupt=False, cache="auto", data_service=None, idx_dir=None,
-             tfds_data_dir=None, overwrite=False, backup_interval=30.0, **model_overrides):
+             tfds_data_dir=None, overwrite=False, backup_interval=30.0, time_budget=None, **model_overrides):
     """Pretrains the encoder of ViT preset `model` as a masked autoencoder (He et al. 2021) on a dataset's images.
 
     Each image loses `mask_ratio` of its patches at random (it keeps floor(num_patches * (1 - mask_ratio)), at
@@ -68,8 +68,8 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
             at least 128).
         decoder_depth: decoder blocks (default: 8 for Base and larger, else half the encoder's depth, at least 2).
         output_dir: the output folder; default runs/<model>_mae_<dataset>.
-        seed, precision, strategy, tpu, jit_compile, steps_per_execution, verbose, overwrite, backup_interval: as
-            in `train`.
+        seed, precision, strategy, tpu, jit_compile, steps_per_execution, verbose, overwrite, backup_interval,
+            time_budget: as in `train`.
         **model_overrides: builder arguments replacing the preset's.
 
     Returns:

@@ -24,7 +24,8 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
              label_smoothing=None, augment=None, drop_path_rate=None, clip_norm=None, ema_momentum=None,
              output_dir=None, seed=0, precision="float32", strategy="auto", tpu=None, jit_compile=True,
              steps_per_execution=8, verbose=1, validation_dir=None, skip_corrupt=False, cache="auto",
-             data_service=None, idx_dir=None, tfds_data_dir=None, overwrite=False, backup_interval=30.0, **model_overrides):
+             data_service=None, idx_dir=None, tfds_data_dir=None, overwrite=False, backup_interval=30.0,
+             time_budget=None, **model_overrides):
     """Fine-tunes (or linearly probes) a pretrained ViT encoder as a classifier of a dataset's classes.
 
     The classifier is the preset's, at the data's image size (position embeddings resampled when the patch grid
@@ -42,7 +43,7 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
         layer_decay: layer-wise learning-rate decay in (0, 1]; 1 for none (default: 0.65; 0.75 for ViT-L/H; 1 for
             the nano/micro presets, see `default_layer_decay`).
         linear_probe: freeze everything but the head (AdamW without weight decay in place of MAE's LARS).
-        dataset, data_dir, ..., backup_interval: as in `train`; the training arguments left as None take the
+        dataset, data_dir, ..., backup_interval, time_budget: as in `train`; the training arguments left as None take the
             fine-tuning recipe's.
         **model_overrides: builder arguments replacing the preset's (e.g. image_size for an image folder).
 

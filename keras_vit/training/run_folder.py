@@ -25,6 +25,7 @@ BACKUP_DIR = "backup"
 LOGS_DIR = "logs"
 HISTORY_FILE = "history.csv"
 STATE = "state"  # the key of run.json that holds the state
+PLAN = "planned_epochs"  # the key of run.json that holds the epochs a time budget planned (`record_plan`)
 TRAINING, TRAINED, FINISHED = "training", "trained", "finished"
 FINAL_MODELS = ("model.keras", "encoder.keras")  # written when a training (or a pretraining) run ends
 RUN_OUTPUTS = (RUN_FILE, HISTORY_FILE, *FINAL_MODELS, "model.class_names.json", "best.keras",
@@ -35,8 +36,8 @@ def prepare_run_folder(output_dir, arguments, overwrite=False):
     """Makes `output_dir` ready for the run defined by `arguments` and returns how many epochs it has completed.
 
     A folder without `run.json` starts a new run. A folder whose `run.json` holds the same arguments resumes from
-    its backup (`IntervalBackupAndRestore`, in `output_dir/backup`), in the state "training" or "trained", or starts
-    over when no epoch was backed up. A folder holding another run, or the same run finished, is an error unless
+    its backup (`IntervalBackupAndRestore`, in `output_dir/backup`), in the state "training" or "trained", with the
+    epochs its time budget planned (`record_plan`), or starts over when no epoch was backed up. A folder holding another run, or the same run finished, is an error unless
     `overwrite`, which deletes that run's files. `history.csv` keeps the rows of the backed-up epochs only (an epoch
     cut short, or not backed up, is run again), and the temporary files of killed writes are deleted.
 
@@ -57,6 +58,7 @@ def prepare_run_folder(output_dir, arguments, overwrite=False):
     previous = _read_run_file(output_dir)
     state = run_state(output_dir)
     completed = _completed_epochs(output_dir / BACKUP_DIR)
+    plan = None if previous is None else previous.pop(PLAN, None)
     if previous is not None and not overwrite:
         previous.pop(STATE, None)
         differing = sorted(key for key in previous.keys() | arguments.keys()
@@ -71,11 +73,11 @@ def prepare_run_folder(output_dir, arguments, overwrite=False):
                                 f"output_dir=, or pass overwrite=True to replace it.")
     if previous is None or overwrite or completed == 0:
         _delete_run(output_dir)
-        completed, state = 0, TRAINING
+        completed, state, plan = 0, TRAINING, None
     output_dir.mkdir(parents=True, exist_ok=True)
     for folder in (output_dir, output_dir / BACKUP_DIR):
         remove_incomplete(folder)
-    _write_run_file(output_dir, arguments, state)
+    _write_run_file(output_dir, {**arguments, **({PLAN: plan} if plan else {})}, state)
     keep_history_rows(output_dir / HISTORY_FILE, completed)
     return completed
 
@@ -99,6 +101,24 @@ def run_state(output_dir):
     finished = (_completed_epochs(output_dir / BACKUP_DIR) == 0
                 and any((output_dir / name).is_file() for name in FINAL_MODELS))
     return FINISHED if finished else TRAINING
+
+
+def record_plan(output_dir, epochs):
+    """Records in run.json the number of epochs a time budget planned; a resumed run keeps them.
+
+    Example:
+        >>> record_plan("runs/fashion", 27)
+        >>> planned_epochs("runs/fashion")
+        27
+    """
+    output_dir = pathlib.Path(output_dir)
+    previous = _read_run_file(output_dir)
+    _write_run_file(output_dir, {**previous, PLAN: int(epochs)}, previous[STATE])
+
+
+def planned_epochs(output_dir):
+    """The epochs recorded by `record_plan` in the run folder `output_dir`, or None (not planned, or no run)."""
+    return (_read_run_file(pathlib.Path(output_dir)) or {}).get(PLAN)
 
 
 def mark_trained(output_dir):

@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import pathlib
+import time
 
 import keras
 
@@ -21,16 +22,17 @@ from keras_vit.training.history import HistoryLogger, read_history
 from keras_vit.training.multi_worker_model import MultiWorkerModel
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.training.precision import AUTO, check_precision, precision_scope, resolve_precision
-from keras_vit.training.recipes import recommended_recipe
+from keras_vit.training.recipes import recommended_model, recommended_recipe
 from keras_vit.training.run_folder import (
-    BACKUP_DIR, HISTORY_FILE, LOGS_DIR, finish_run, mark_trained, prepare_run_folder)
+    BACKUP_DIR, HISTORY_FILE, LOGS_DIR, finish_run, mark_trained, planned_epochs, prepare_run_folder, record_plan)
 from keras_vit.training.strategy import (
     check_batch_size, data_workers, is_multi_worker, make_strategy, step_settings, worker_index)
+from keras_vit.training.time_budget import MAX_PLANNED_EPOCHS, TimeBudget
 from keras_vit.viz import plot_history
 from keras_vit.weights import create_pretrained
 from keras_vit.weights.published import PUBLISHED
 
-DEFAULT_MODEL = "vit_nano_patch2_32"
+DEFAULT_MODEL = "vit_nano_patch2_32"  # of `pretrain`; `train` picks `recommended_model` for the data
 
 
 class RunFiles:
@@ -74,12 +76,12 @@ class TrainResult(RunFiles):
         return self.output_dir / "best.keras"
 
 
-def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=None, batch_size=None,
+def train(model=None, dataset=DEFAULT_DATASET, data_dir=None, epochs=None, batch_size=None,
           learning_rate=None, weight_decay=None, warmup_epochs=None, label_smoothing=None, augment=None,
           drop_path_rate=None, clip_norm=None, ema_momentum=None, output_dir=None, seed=0, precision="float32",
           strategy="auto", tpu=None, jit_compile=True, steps_per_execution=8, verbose=1, validation_dir=None,
           skip_corrupt=False, cache="auto", data_service=None, idx_dir=None, tfds_data_dir=None, overwrite=False,
-          backup_interval=30.0, weights=None, **model_overrides):
+          backup_interval=30.0, time_budget=None, weights=None, **model_overrides):
     """Trains preset `model` on `dataset` (or the image folder `data_dir`) and evaluates it on the test split.
 
     The model's image size, channels and class count come from the data (an embedded dataset) or from the preset
@@ -97,11 +99,13 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
     `output_dir/worker_N`.
 
     Args:
-        model: preset name (see `list_models()`).
+        model: preset name (see `list_models()`); None picks the recommended one for the data's channels
+            (`keras_vit.training.recipes.recommended_model`: vitc_nano_patch4_28 for the digits, MNIST and
+            Fashion-MNIST, vitc_nano_patch4_32 for image folders and TFDS), printed.
         dataset: "digits" (embedded), "mnist", "fashion_mnist" or "tfds:NAME"; ignored when `data_dir` is an
             image folder.
         data_dir: folder with one sub-folder of images per class (with "mnist"/"fashion_mnist": their IDX files).
-        epochs: training epochs.
+        epochs: training epochs (given, `time_budget` is not used).
         batch_size: images per step, the global batch split across the strategy's replicas.
         learning_rate: peak learning rate (default: the recipe's, scaled linearly to `batch_size`).
         weight_decay: AdamW decoupled weight decay (kernels only).
@@ -138,6 +142,9 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
         overwrite: replace the run in `output_dir` when it is another run or a finished one, instead of failing.
         backup_interval: least seconds between two backups of a running training (first and last epochs are
             always backed up); a killed run resumes from its last backup.
+        time_budget: seconds the whole run should take, from this call to the saved model; without `epochs`, the
+            epochs (and the learning-rate schedule over them) are planned from the measured first epoch
+            (`keras_vit.training.time_budget`), printed and recorded in run.json; a resumed run keeps its plan.
         weights: start from a published checkpoint (a name from `keras_vit.weights.list_pretrained()`, or a
             .safetensors / .npz file) with a new head for the dataset's classes, at the data's image size (position
             embeddings resampled); for a published name the preset is the checkpoint's and `model` is ignored.
@@ -156,7 +163,12 @@ def train(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs=No
     """
     check_precision(precision)
     published = PUBLISHED.get(str(weights)) if weights else None
-    model = published.preset if published else model
+    if published:
+        model = published.preset
+    elif model is None:
+        model = recommended_model(dataset, data_dir)
+        if verbose:
+            print(f"model {model}: the recommended preset for {'an image folder' if data_dir else dataset}")
     config = preset_config(model)
     recipe = recommended_recipe(model).fill(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
@@ -193,6 +205,7 @@ class RunOptions:
     data_service: str = None
     idx_dir: str = None
     tfds_data_dir: str = None
+    time_budget: float = None
     output_dir: str = None
     seed: int = 0
     precision: str = "float32"
@@ -206,8 +219,14 @@ class RunOptions:
 
     @classmethod
     def pick(cls, arguments):
-        """The options found in `arguments` (e.g. a function's `locals()`), by name."""
-        return cls(**{field.name: arguments[field.name] for field in dataclasses.fields(cls)})
+        """The options found in `arguments` (e.g. a function's `locals()`), by name; a time budget is not used when
+        `arguments` give the epochs."""
+        options = cls(**{field.name: arguments[field.name] for field in dataclasses.fields(cls)})
+        if options.time_budget is not None and arguments.get("epochs") is not None:
+            if options.verbose:
+                print(f"time budget not used: the number of epochs is given ({arguments['epochs']})")
+            options = dataclasses.replace(options, time_budget=None)
+        return options
 
     @property
     def source(self):
@@ -229,19 +248,25 @@ class Run:
     run_dir: pathlib.Path
     data: object
     completed_epochs: int
-    epochs: int
+    epochs: int  # None until a time budget plans them
     batch_size: int
     jit_compile: bool
     steps_per_execution: int
     steps_per_epoch: int
     precision: str
+    started: float  # time.monotonic() when the run started, for its time budget
+    schedule: object = None  # the learning-rate schedule of `optimizer`, replanned with the epochs
 
     def optimizer(self, recipe, ema_momentum=None, beta_2=0.999):
-        """`build_optimizer` with the recipe's learning rate, warmup, weight decay and clipping over this run."""
-        return build_optimizer(recipe["learning_rate"], total_steps=self.epochs * self.steps_per_epoch,
-                               warmup_steps=min(recipe["warmup_epochs"], self.epochs) * self.steps_per_epoch,
-                               weight_decay=recipe["weight_decay"], clip_norm=recipe["clip_norm"],
-                               ema_momentum=ema_momentum, beta_2=beta_2)
+        """`build_optimizer` with the recipe's learning rate, warmup, weight decay and clipping over this run (over
+        the recipe's epochs until a time budget plans them)."""
+        epochs = self.epochs or recipe["epochs"]
+        optimizer = build_optimizer(recipe["learning_rate"], total_steps=epochs * self.steps_per_epoch,
+                                    warmup_steps=min(recipe["warmup_epochs"], epochs) * self.steps_per_epoch,
+                                    weight_decay=recipe["weight_decay"], clip_norm=recipe["clip_norm"],
+                                    ema_momentum=ema_momentum, beta_2=beta_2)
+        self.schedule, self._warmup_epochs = optimizer._learning_rate, recipe["warmup_epochs"]
+        return optimizer
 
     def batches(self, split, training=False, augment=None):
         """`make_batches` of `split` as this run reads it: its batch size, seed, cache and this worker's part; the
@@ -270,17 +295,29 @@ class Run:
                                               min_interval=self.options.backup_interval),
                      RaiseOnNaN(self.run_dir / BACKUP_DIR),
                      keras.callbacks.TensorBoard(str(self.run_dir / LOGS_DIR), write_graph=False)]
+        if self.epochs is None:  # a time budget plans them after the first epoch
+            progbar = keras.callbacks.ProgbarLogger()
+            test_steps = math.ceil(self.data.sizes["test"] / self.batch_size)
+            callbacks += [TimeBudget(self.started + self.options.time_budget, self.options.time_budget, test_steps,
+                                     self._plan, progbar, verbose=self.options.verbose), progbar]
         if not trained.optimizer.built:  # else the first step creates its variables, and is traced twice
             with self.strategy.scope():
                 trained.optimizer.build(trained.trainable_variables)
         with named_image_errors(self.data.train, self.data.validation):
             trained.fit(train_batches, steps_per_epoch=self.steps_per_epoch,  # endless batches: `epoch_steps`
-                        validation_data=validation_batches, epochs=self.epochs,
+                        validation_data=validation_batches, epochs=self.epochs or MAX_PLANNED_EPOCHS,
                         verbose=self.options.verbose, shuffle=False,  # the pipeline shuffles
                         callbacks=callbacks)
         mark_trained(self.run_dir)
         kill_point("trained")
         return read_history(history_path)
+
+    def _plan(self, epochs):
+        """Sets the run's epochs to those its time budget planned: the schedule over them, and run.json."""
+        self.epochs = epochs
+        self.schedule.total_steps = epochs * self.steps_per_epoch
+        self.schedule.warmup_steps = min(self._warmup_epochs, epochs) * self.steps_per_epoch
+        record_plan(self.run_dir, epochs)
 
     def earlier_history(self):
         """The history of the epochs completed before a resume (empty for a new run)."""
@@ -294,7 +331,8 @@ def start_run(name, options, arguments, epochs, batch_size, image_size, channels
         name: the preset, used in the default output folder runs/<name>_<dataset>.
         options: the `RunOptions`.
         arguments: JSON-serialisable arguments that define the run besides `options` (written to run.json).
-        epochs: training epochs.
+        epochs: training epochs (with `options.time_budget`: the recipe's, which the schedule spans until the first
+            epoch has been timed and the epochs planned).
         batch_size: global batch size.
         image_size: (height, width) image folders are resized to.
         channels: channels of image folders.
@@ -305,10 +343,16 @@ def start_run(name, options, arguments, epochs, batch_size, image_size, channels
     Example:
         >>> run = start_run("vit_nano_patch4_28", RunOptions(), {"epochs": 2}, 2, 64, (28, 28), 1)
     """
+    started = time.monotonic()
     _check_counts(epochs=epochs, batch_size=batch_size, steps_per_execution=options.steps_per_execution)
+    if options.time_budget is not None and not options.time_budget > 0:
+        raise KerasViTError(f"time_budget={options.time_budget} must be a positive number of seconds.")
     check_cache(options.cache)
     strategy = make_strategy(options.strategy, options.tpu)
     check_batch_size(batch_size, strategy)
+    if options.time_budget and is_multi_worker(strategy):
+        raise KerasViTError("time_budget= plans the epochs in each worker apart, and workers must run the same "
+                            "epochs: pass epochs= with strategy='multi-worker'.")
     worker = worker_index(strategy)
     precision, jit_compile, reason = resolve_precision(options.precision, options.jit_compile, strategy)
     jit_compile, steps_per_execution = step_settings(strategy, jit_compile, options.steps_per_execution)
@@ -316,7 +360,8 @@ def start_run(name, options, arguments, epochs, batch_size, image_size, channels
     run_dir = output_dir / f"worker_{worker}" if worker else output_dir
     run_arguments = dict(
         dataset=None if options.data_dir else options.dataset, data_dir=_absolute(options.data_dir),
-        validation_dir=_absolute(options.validation_dir), skip_corrupt=options.skip_corrupt, **arguments,
+        validation_dir=_absolute(options.validation_dir), skip_corrupt=options.skip_corrupt,
+        **{**arguments, **({"epochs": None, "time_budget": options.time_budget} if options.time_budget else {})},
         seed=options.seed, precision=options.precision, **({"precision_chosen": precision} if reason else {}))
     if reason and options.verbose:
         print(f"precision {AUTO}: {reason}")
@@ -325,9 +370,15 @@ def start_run(name, options, arguments, epochs, batch_size, image_size, channels
                         validation_dir=options.validation_dir, skip_corrupt=options.skip_corrupt,
                         idx_dir=options.idx_dir, tfds_data_dir=options.tfds_data_dir)
     completed_epochs = prepare_run_folder(run_dir, run_arguments, overwrite=options.overwrite)
+    if options.time_budget:
+        epochs = planned_epochs(run_dir)
+        if options.verbose:
+            print(f"time budget {options.time_budget / 60:.1f} min: " + (
+                f"{epochs} epochs, as planned when the run started" if epochs else
+                "the epochs are planned from the first one"))
     steps_per_epoch, steps_per_execution = epoch_steps(data.sizes["train"], batch_size, steps_per_execution)
     return Run(options, strategy, run_dir, data, completed_epochs, epochs, batch_size, jit_compile,
-               steps_per_execution, steps_per_epoch, precision)
+               steps_per_execution, steps_per_epoch, precision, started)
 
 
 def fit_classifier(name, config, recipe, network, options, ema_momentum=None, augment=None, arguments=None,
@@ -394,7 +445,7 @@ def fit_classifier(name, config, recipe, network, options, ema_momentum=None, au
 def _check_counts(**counts):
     for argument, value in counts.items():
         if value < 1:
-            raise KerasViTError(f"--{argument.replace('_', '-')} must be at least 1, got {value}.")
+            raise KerasViTError(f"{argument}={value} must be at least 1.")
 
 
 def _absolute(path):

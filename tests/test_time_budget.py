@@ -1,0 +1,108 @@
+"""Training for a time budget: the plan's arithmetic, the callback that applies it, and `train(time_budget=...)`."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vit
+from keras_vit import cli
+from keras_vit.errors import KerasViTError
+from keras_vit.training import WarmupCosineDecay, time_budget, trainer
+from keras_vit.training.time_budget import TIMED_EPOCHS, EpochSeconds, TimeBudget, plan_epochs
+
+
+def test_the_plan_fills_what_the_budget_leaves_after_recompiling_and_the_final_evaluation():
+    first = EpochSeconds(training=30.0, validation=5.0, callbacks=2.0)
+    second = EpochSeconds(training=10.0, validation=1.0, callbacks=1.0)  # 12 s an epoch
+    # left 200 s: recompile 20 s, test 10 steps at 0.1 s + 4 s compiling, final files 1 s -> 174 s = 14.5 epochs
+    assert plan_epochs(200.0, first, second, steps=100, validation_steps=10, evaluation_steps=10) == 2 + 14
+    # without validation, the test's steps cost a training step each and compile as long as the training step
+    no_validation = EpochSeconds(training=10.0, validation=0.0, callbacks=1.0)  # 11 s an epoch
+    assert plan_epochs(200.0, EpochSeconds(30.0, 0.0, 2.0), no_validation, steps=100, validation_steps=0,
+                       evaluation_steps=10) == 2 + (200 - 20 - (1 + 20) - 1) // 11
+    assert plan_epochs(5.0, first, second, 100, 10, 10) == TIMED_EPOCHS, "an exhausted budget runs no more"
+
+
+class _Clock:
+    """A clock that moves one second each time it is read."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self):
+        self.now += 1.0
+        return self.now
+
+
+def test_the_callback_plans_after_two_epochs_recompiles_the_schedule_and_stops_at_the_plan(monkeypatch):
+    monkeypatch.setattr(time_budget, "time", _Clock())
+    # Loss = the kernel's sum over ones: every step's gradient is 1, so the kernel ends at -(sum of the rates).
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    steps = 4
+    schedule = WarmupCosineDecay(1.0, total_steps=100 * steps, warmup_steps=steps)
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss=lambda y, prediction: prediction,
+                  jit_compile=False)
+    plans = []
+
+    def on_plan(epochs):
+        plans.append(epochs)
+        schedule.total_steps = epochs * steps
+
+    progbar = keras.callbacks.ProgbarLogger()
+    # Each epoch reads the clock 4 times, 1 s apart: EpochSeconds(1, 1, 1). After epoch 2 (t = 8): 30 - 8 - 1.5
+    # margin - 1 s of test evaluation (2 steps at 0.5 s) - 1 s of final files = 18.5 s = 6 further epochs.
+    budget = TimeBudget(deadline=30.0, budget=30.0, evaluation_steps=2, on_plan=on_plan, progbar=progbar, verbose=0)
+    ones = np.ones((8, 1), "float32")
+    history = model.fit(ones, ones, batch_size=2, epochs=time_budget.MAX_PLANNED_EPOCHS, validation_data=(ones[:4],
+                        ones[:4]), shuffle=False, verbose=0, callbacks=[budget, progbar])
+    assert plans == [8] and len(history.history["loss"]) == 8, "planned once, stopped at the plan"
+    assert progbar.epochs == 8 and budget.params["epochs"] == 8
+    rates = [float(WarmupCosineDecay(1.0, 100 * steps, steps)(step)) for step in range(2 * steps)]
+    rates += [float(WarmupCosineDecay(1.0, 8 * steps, steps)(step)) for step in range(2 * steps, 8 * steps)]
+    np.testing.assert_allclose(model.layers[0].kernel.numpy().ravel(), [-sum(rates)], rtol=1e-5,
+                               err_msg="the steps after the plan follow the replanned schedule (step recompiled)")
+
+
+def test_train_plans_its_epochs_records_them_and_given_epochs_win(tmp_path, capsys, monkeypatch):
+    clock = _Clock()  # the run starts at 1 s; each epoch reads it 4 times: EpochSeconds(1, 1, 1)
+    monkeypatch.setattr(trainer, "time", clock)
+    monkeypatch.setattr(time_budget, "time", clock)
+    tiny = dict(model="vit_nano_patch4_28", dataset="digits", batch_size=128, learning_rate=3e-3, warmup_epochs=1,
+                jit_compile=False)
+    # After epoch 2 (t = 9): 1 + 16 - 9 - 0.8 margin - 1.5 s testing (3 steps at 0.5 s) - 1 s of files = 1 epoch
+    result = keras_vit.train(**tiny, time_budget=16, output_dir=tmp_path / "planned", verbose=2)
+    run = json.loads((tmp_path / "planned" / "run.json").read_text())
+    assert run["time_budget"] == 16 and run["epochs"] is None
+    assert run["planned_epochs"] == len(result.history["loss"]) == TIMED_EPOCHS + 1
+    assert result.model.optimizer._learning_rate.total_steps == 3 * 12, "the schedule spans the planned epochs"
+    printed = capsys.readouterr().out
+    assert "3 epochs planned" in printed and "Epoch 3/3" in printed
+
+    without_model = {**tiny, "model": None}
+    given = keras_vit.train(**without_model, epochs=1, time_budget=15, output_dir=tmp_path / "given", verbose=1)
+    assert len(given.history["loss"]) == 1
+    printed = capsys.readouterr().out
+    assert "time budget not used: the number of epochs is given (1)" in printed
+    assert "model vitc_nano_patch4_28: the recommended preset for digits" in printed
+    assert given.model.get_layer("stem") is not None, "the convolutional stem of vitc_*"
+    assert "planned_epochs" not in json.loads((tmp_path / "given" / "run.json").read_text())
+    with pytest.raises(KerasViTError, match="time_budget=0 must be a positive number of seconds"):
+        keras_vit.train(**tiny, time_budget=0, output_dir=tmp_path / "zero", verbose=0)
+
+
+def test_a_multi_worker_run_cannot_take_a_time_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer, "is_multi_worker", lambda strategy: True)
+    with pytest.raises(KerasViTError, match="workers must run the same epochs: pass epochs="):
+        keras_vit.train(epochs=None, time_budget=60, output_dir=tmp_path, verbose=0)
+
+
+def test_the_cli_reads_a_duration_with_its_unit(monkeypatch, capsys):
+    seen = {}
+    monkeypatch.setattr(cli, "_report_classifier", lambda result: None)
+    monkeypatch.setattr(keras_vit.training, "train", lambda **arguments: seen.update(arguments))
+    assert cli.main(["train", "--time-budget", "1.5h"]) == 0 and seen["time_budget"] == 5400.0
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--time-budget", "30"])
+    assert "'30' is not a duration with its unit, e.g. 90s, 30m or 1.5h" in capsys.readouterr().err
