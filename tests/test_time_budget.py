@@ -9,8 +9,9 @@ import pytest
 import keras_vit
 from keras_vit import cli
 from keras_vit.errors import KerasViTError
-from keras_vit.training import WarmupCosineDecay, time_budget, trainer
-from keras_vit.training.time_budget import TIMED_EPOCHS, EpochSeconds, TimeBudget, plan_epochs
+from keras_vit.training import WarmupCosineDecay, build_optimizer, time_budget, trainer
+from keras_vit.training.layer_decay import layer_decay_scales, with_layer_decay
+from keras_vit.training.time_budget import TIMED_EPOCHS, EpochSeconds, TimeBudget, plan_epochs, schedule_of
 
 
 def test_the_plan_fills_what_the_budget_leaves_after_recompiling_and_the_final_evaluation():
@@ -76,7 +77,7 @@ def test_train_plans_its_epochs_records_them_and_given_epochs_win(tmp_path, caps
     run = json.loads((tmp_path / "planned" / "run.json").read_text())
     assert run["time_budget"] == 16 and run["epochs"] is None
     assert run["planned_epochs"] == len(result.history["loss"]) == TIMED_EPOCHS + 1
-    assert result.model.optimizer._learning_rate.total_steps == 3 * 12, "the schedule spans the planned epochs"
+    assert schedule_of(result.model.optimizer).total_steps == 3 * 12, "the schedule spans the planned epochs"
     printed = capsys.readouterr().out
     assert "3 epochs planned" in printed and "Epoch 3/3" in printed
 
@@ -90,6 +91,18 @@ def test_train_plans_its_epochs_records_them_and_given_epochs_win(tmp_path, caps
     assert "planned_epochs" not in json.loads((tmp_path / "given" / "run.json").read_text())
     with pytest.raises(KerasViTError, match="time_budget=0 must be a positive number of seconds"):
         keras_vit.train(**tiny, time_budget=0, output_dir=tmp_path / "zero", verbose=0)
+
+
+def test_the_schedule_replanned_is_the_one_the_optimizer_steps_by_under_layer_decay_and_loss_scaling():
+    scaled = keras.optimizers.LossScaleOptimizer(with_layer_decay(build_optimizer(1e-3, total_steps=100),
+                                                                  layer_decay_scales(2, 0.5)))
+    schedule = schedule_of(scaled)
+    schedule.total_steps = 10
+    assert float(scaled.inner_optimizer.learning_rate) == pytest.approx(1e-3) and schedule.total_steps == 10
+    scaled.inner_optimizer.iterations.assign(10)
+    assert float(scaled.inner_optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9), "its schedule is replanned"
+    with pytest.raises(KerasViTError, match="SGD"):
+        schedule_of(keras.optimizers.SGD(0.1))
 
 
 def test_a_multi_worker_run_cannot_take_a_time_budget(tmp_path, monkeypatch):

@@ -22,6 +22,9 @@ import time
 
 import keras
 
+from keras_vit.errors import KerasViTError
+from keras_vit.training.schedules import WarmupCosineDecay
+
 # The share of the budget left unplanned, for epochs that run slower than the second.
 MARGIN = 0.05
 # The epochs `fit` is started with before the plan cuts them to the planned count.
@@ -148,6 +151,22 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.make_train_function(force=True)
         self.params["epochs"] = self.planned  # shared by the callbacks of this `fit`: the backup's last epoch
         self.progbar.set_params(self.params)
+
+
+def schedule_of(optimizer):
+    """The `WarmupCosineDecay` that `optimizer` steps by, inside a loss-scale optimizer too (a time budget replans
+    it; `with_layer_decay` builds its optimizer with a copy of the schedule it is given).
+
+    Example:
+        >>> schedule_of(build_optimizer(1e-3, total_steps=1000)).total_steps
+        1000
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # keras.optimizers.LossScaleOptimizer
+    schedule = getattr(inner, "_learning_rate", None)
+    if not isinstance(schedule, WarmupCosineDecay):
+        raise KerasViTError(f"time_budget= plans a WarmupCosineDecay schedule; this run's optimizer "
+                            f"({type(inner).__name__}) steps by {type(schedule).__name__}.")
+    return schedule
 
 
 def _minutes(seconds):

@@ -27,7 +27,7 @@ from keras_vit.training.run_folder import (
     BACKUP_DIR, HISTORY_FILE, LOGS_DIR, finish_run, mark_trained, planned_epochs, prepare_run_folder, record_plan)
 from keras_vit.training.strategy import (
     check_batch_size, data_workers, is_multi_worker, make_strategy, step_settings, worker_index)
-from keras_vit.training.time_budget import MAX_PLANNED_EPOCHS, TimeBudget
+from keras_vit.training.time_budget import MAX_PLANNED_EPOCHS, TimeBudget, schedule_of
 from keras_vit.viz import plot_history
 from keras_vit.weights import create_pretrained
 from keras_vit.weights.published import PUBLISHED
@@ -255,7 +255,6 @@ class Run:
     steps_per_epoch: int
     precision: str
     started: float  # time.monotonic() when the run started, for its time budget
-    schedule: object = None  # the learning-rate schedule of `optimizer`, replanned with the epochs
 
     def optimizer(self, recipe, ema_momentum=None, beta_2=0.999):
         """`build_optimizer` with the recipe's learning rate, warmup, weight decay and clipping over this run (over
@@ -265,7 +264,7 @@ class Run:
                                     warmup_steps=min(recipe["warmup_epochs"], epochs) * self.steps_per_epoch,
                                     weight_decay=recipe["weight_decay"], clip_norm=recipe["clip_norm"],
                                     ema_momentum=ema_momentum, beta_2=beta_2)
-        self.schedule, self._warmup_epochs = optimizer._learning_rate, recipe["warmup_epochs"]
+        self._warmup_epochs = recipe["warmup_epochs"]  # of the schedule a time budget replans
         return optimizer
 
     def batches(self, split, training=False, augment=None):
@@ -298,8 +297,10 @@ class Run:
         if self.epochs is None:  # a time budget plans them after the first epoch
             progbar = keras.callbacks.ProgbarLogger()
             test_steps = math.ceil(self.data.sizes["test"] / self.batch_size)
+            schedule = schedule_of(trained.optimizer)
             callbacks += [TimeBudget(self.started + self.options.time_budget, self.options.time_budget, test_steps,
-                                     self._plan, progbar, verbose=self.options.verbose), progbar]
+                                     lambda epochs: self._plan(epochs, schedule), progbar,
+                                     verbose=self.options.verbose), progbar]
         if not trained.optimizer.built:  # else the first step creates its variables, and is traced twice
             with self.strategy.scope():
                 trained.optimizer.build(trained.trainable_variables)
@@ -312,11 +313,11 @@ class Run:
         kill_point("trained")
         return read_history(history_path)
 
-    def _plan(self, epochs):
-        """Sets the run's epochs to those its time budget planned: the schedule over them, and run.json."""
+    def _plan(self, epochs, schedule):
+        """Sets the run's epochs to those its time budget planned: `schedule` over them, and run.json."""
         self.epochs = epochs
-        self.schedule.total_steps = epochs * self.steps_per_epoch
-        self.schedule.warmup_steps = min(self._warmup_epochs, epochs) * self.steps_per_epoch
+        schedule.total_steps = epochs * self.steps_per_epoch
+        schedule.warmup_steps = min(self._warmup_epochs, epochs) * self.steps_per_epoch
         record_plan(self.run_dir, epochs)
 
     def earlier_history(self):
