@@ -105,6 +105,8 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
         autoencoder.compile(optimizer=run.optimizer(recipe, beta_2=MAE_BETA_2), jit_compile=run.jit_compile,
                             steps_per_execution=run.steps_per_execution)
 
+    run.report(autoencoder, {**recipe, **decoder})
+
     def images(split, training=False):
         return run.batches(split, training, augmentation).map(lambda pixels, labels: pixels)
 

@@ -25,6 +25,7 @@ from keras_vit.training.precision import AUTO, check_precision, precision_scope,
 from keras_vit.training.recipes import recommended_model, recommended_recipe
 from keras_vit.training.run_folder import (
     BACKUP_DIR, HISTORY_FILE, LOGS_DIR, finish_run, mark_trained, planned_epochs, prepare_run_folder, record_plan)
+from keras_vit.training.run_report import run_report
 from keras_vit.training.strategy import (
     check_batch_size, data_workers, is_multi_worker, make_strategy, step_settings, worker_index)
 from keras_vit.training.time_budget import MAX_PLANNED_EPOCHS, TimeBudget, schedule_of
@@ -313,6 +314,12 @@ class Run:
         kill_point("trained")
         return read_history(history_path)
 
+    def report(self, model, recipe):
+        """Prints what the run found and chose (`run_report`), at verbose >= 1."""
+        if self.options.verbose:
+            print("\n".join(run_report(self, model, recipe, self.options.data_dir or self.options.dataset)),
+                  flush=True)
+
     def _plan(self, epochs, schedule):
         """Sets the run's epochs to those its time budget planned: `schedule` over them, and run.json."""
         self.epochs = epochs
@@ -428,6 +435,7 @@ def fit_classifier(name, config, recipe, network, options, ema_momentum=None, au
             jit_compile=run.jit_compile,
             steps_per_execution=run.steps_per_execution,
         )
+    run.report(classifier, recipe)
     train_batches = run.batches(data.train, training=True, augment=augmentation)
     validation_batches = None if data.validation is None else run.batches(data.validation)
     best = max(run.earlier_history().get("val_accuracy", []), default=-math.inf)
