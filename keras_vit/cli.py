@@ -209,6 +209,8 @@ def _parser():
         option("--data-dir", str, "folder with one sub-folder of images per class (replaces --dataset)")
         option("--validation-dir", str, "separate folder of validation images, same class sub-folders as --data-dir",
                default_text="10%% of --data-dir")
+        option("--test-dir", str, "separate folder of test images (e.g. the dataset's official ones), same class "
+               "sub-folders as --data-dir", default_text="10%% of --data-dir")
         switch("--skip-corrupt", "skip unreadable or corrupt images (logged) instead of failing")
         option("--cache", str, "what the input pipeline keeps in memory: auto (encoded training images and decoded "
                "evaluation images when they fit 1/32 of this machine's memory), none, memory, or a folder for cache "
@@ -351,7 +353,8 @@ def _parser():
                                                     "(replaces --dataset)")
     evaluate_parser.add_argument("--idx-dir", help="folder with the four IDX files of mnist or fashion_mnist")
     evaluate_parser.add_argument("--tfds-data-dir", help="TensorFlow Datasets data folder for tfds:NAME")
-    evaluate_parser.add_argument("--split", default="test", help="test, validation or train (default: test)")
+    evaluate_parser.add_argument("--split", default="test", help="test, validation, train, or all: every image of "
+                                 "the dataset or --data-dir, e.g. a folder of test images (default: test)")
     evaluate_parser.add_argument("--batch-size", type=int, default=64, help="images per step (default: 64)")
     evaluate_parser.add_argument("--output", help="the confusion-matrix PNG "
                                                   "(default: beside MODEL, <stem>.confusion_<split>.png)")

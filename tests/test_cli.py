@@ -12,6 +12,8 @@ import subprocess
 import keras
 import pytest
 
+import keras_vit
+
 from keras_vit import cli
 from keras_vit.cli import _flags_of, _parser, in_flags
 
@@ -89,6 +91,14 @@ def test_width_not_divisible_by_heads_is_a_clear_error():
 
     with pytest.raises(KerasViTError, match="Width .*100.* not divisible by the number of heads 3"):
         create_model("vit_nano_patch4_28", embed_dim=100, num_heads=3)
+
+
+def test_train_takes_a_separate_test_folder(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(cli, "_report_classifier", lambda result: None)
+    monkeypatch.setattr(keras_vit.training, "train", lambda **arguments: seen.update(arguments))
+    assert cli.main(["train", "--data-dir", str(tmp_path / "train"), "--test-dir", str(tmp_path / "test")]) == 0
+    assert seen["test_dir"] == str(tmp_path / "test") and seen["data_dir"] == str(tmp_path / "train")
 
 
 def test_bad_number_is_rejected_by_the_parser(capsys):

@@ -22,8 +22,10 @@ def _tiny_vit(num_classes=10, image_size=8):
 
 
 def _arrays(split):
-    images = keras_vit.data.split_images(getattr(keras_vit.load_dataset("digits"), split))
-    images, labels = zip(*images.as_numpy_iterator())
+    data = keras_vit.load_dataset("digits")
+    parts = ("train", "validation", "test") if split == "all" else (split,)
+    images, labels = zip(*(pair for part in parts
+                           for pair in keras_vit.data.split_images(getattr(data, part)).as_numpy_iterator()))
     return np.stack(images), np.array(labels)
 
 
@@ -41,7 +43,7 @@ def model_file(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("split", ["test", "validation"])
+@pytest.mark.parametrize("split", ["test", "validation", "all"])
 def test_every_figure_matches_scikit_learn(model_file, split):
     result = keras_vit.evaluate_model(model_file, dataset="digits", split=split, batch_size=50)
     images, labels = _arrays(split)
@@ -113,7 +115,7 @@ def test_class_count_and_image_size_mismatches(tmp_path):
 
 
 def test_unknown_split_and_model_in_memory_without_output(model_file, tmp_path, capsys):
-    assert "Unknown split 'tset'. Known: test, validation, train." in _cli_error(
+    assert "Unknown split 'tset'. Known: test, validation, train, all." in _cli_error(
         ["evaluate", str(model_file), "--split", "tset"], capsys)
     with pytest.raises(KerasViTError, match="needs output="):
         keras_vit.evaluate_model(_tiny_vit())

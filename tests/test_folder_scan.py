@@ -117,6 +117,23 @@ def test_separate_validation_folder(tmp_path):
         load_dataset("digits", validation_dir=validation)
 
 
+def test_separate_test_folder_alone_or_with_a_validation_folder(tmp_path):
+    root = _write(tmp_path / "train", {"cat": 10, "dog": 10})
+    test = _write(tmp_path / "test", {"cat": 3, "dog": 5})
+    data = load_dataset(data_dir=root, test_dir=test, image_size=(4, 4))
+    assert data.sizes == {"train": 18, "validation": 2, "test": 8}, "the folder splits 90 / 10 into train / validation"
+    assert sorted(int(label) for _, label in split_images(data.test)) == [0] * 3 + [1] * 5
+    assert str(test) in data.test.description
+    validation = _write(tmp_path / "val", {"dog": 4})
+    both = load_dataset(data_dir=root, validation_dir=validation, test_dir=test, image_size=(4, 4))
+    assert both.sizes == {"train": 20, "validation": 4, "test": 8}, "all of the folder trains"
+    _write(tmp_path / "test", {"emu": 1})
+    with pytest.raises(KerasViTError, match="Test folder '.*test' has class folder\\(s\\) emu that"):
+        load_dataset(data_dir=root, test_dir=test, image_size=(4, 4))
+    with pytest.raises(KerasViTError, match="test_dir= goes with data_dir="):
+        load_dataset("digits", test_dir=test)
+
+
 def test_validation_folder_is_scanned_too(tmp_path):
     root = _write(tmp_path / "train", {"cat": 4, "dog": 4})
     validation = _write(tmp_path / "val", {"cat": 2})

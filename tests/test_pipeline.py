@@ -194,5 +194,5 @@ def test_shard_folders_train_like_image_folders(tmp_path):
     batch, labels = next(iter(make_batches(shards.train, 2, 4, training=True, seed=0,
                                            augment=make_augmentation("deit"), repeat=True)))
     assert batch.shape == (4, 16, 16, 3) and batch.dtype == tf.uint8 and labels.shape == (4, 2)
-    with pytest.raises(KerasViTError, match="holds its own validation split"):
+    with pytest.raises(KerasViTError, match="holds its own validation and test splits"):
         load_dataset(data_dir=tmp_path / "shards", image_size=(16, 16), validation_dir=folder)

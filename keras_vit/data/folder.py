@@ -15,12 +15,14 @@ FOLDER_TEST_FRACTION = 0.1
 _SPLIT_SEED = 0
 
 
-def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, skip_corrupt=False):
+def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, skip_corrupt=False, test_dir=None):
     """Reads `data_dir/<class name>/<image>` files and splits each class 80 / 10 / 10 into train / validation / test.
 
     The split is stratified and fixed (the same files land in the same split on every run). With a separate
     `validation_dir` (same class sub-folders), `data_dir` splits 90 / 10 into train / test and every image of
-    `validation_dir` validates. Every file's headers are checked once before anything else (one read of each file,
+    `validation_dir` validates; with a separate `test_dir` (e.g. a dataset's official test images), `data_dir`
+    splits 90 / 10 into train / validation and every image of `test_dir` tests; with both, all of `data_dir`
+    trains. Every file's headers are checked once before anything else (one read of each file,
     no decoding), so an unreadable file, one that is not a JPEG, PNG, BMP or GIF, has a broken header, or declares
     more than `keras_vit.data.image_guards.FILE_LIMITS` allow (a decompression bomb), fails here, named by path,
     instead of in the middle of training (`skip_corrupt` skips and logs them instead). Nothing is decoded or kept
@@ -37,14 +39,15 @@ def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, ski
         channels: 1 (grayscale) or 3 (RGB).
         validation_dir: optional folder of validation images with the same class sub-folders (or some of them).
         skip_corrupt: skip unreadable or corrupt files (counted in a log line) instead of failing.
+        test_dir: optional folder of test images with the same class sub-folders (or some of them).
 
     Returns:
         ImageClassificationData whose class names are the sub-folder names, sorted.
 
     Raises:
         KerasViTError: the folder is missing, is not a folder, has fewer than two class sub-folders, a class folder
-            holds no image, files are corrupt (listed), `validation_dir` has a class `data_dir` lacks, or
-            `channels` is not 1 or 3.
+            holds no image, files are corrupt (listed), `validation_dir` or `test_dir` has a class `data_dir`
+            lacks, or `channels` is not 1 or 3.
 
     Example:
         >>> data = load_image_folder("flowers/", image_size=(224, 224))
@@ -65,7 +68,7 @@ def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, ski
     rng = np.random.default_rng(_SPLIT_SEED)
     for label, files in enumerate(files_by_class.values()):
         files = [str(path) for path in rng.permutation(files)]
-        test_count = _held_out_count(len(files), FOLDER_TEST_FRACTION)
+        test_count = 0 if test_dir is not None else _held_out_count(len(files), FOLDER_TEST_FRACTION)
         validation_count = 0 if validation_dir is not None else _held_out_count(
             len(files), FOLDER_VALIDATION_FRACTION)
         parts = {"test": files[:test_count], "validation": files[test_count:test_count + validation_count],
@@ -73,18 +76,13 @@ def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, ski
         for split, paths in parts.items():
             splits[split][0].extend(paths)
             splits[split][1].extend([label] * len(paths))
-    if validation_dir is not None:
-        validation_files = _checked_files(validation_dir, skip_corrupt)
-        unknown = sorted(set(validation_files) - set(class_names))
-        if unknown:
-            raise KerasViTError(
-                f"Validation folder '{validation_dir}' has class folder(s) {', '.join(unknown)} that '{data_dir}' "
-                f"lacks (its classes: {', '.join(class_names)}).")
-        for class_name, files in validation_files.items():
-            splits["validation"][0].extend(str(path) for path in files)
-            splits["validation"][1].extend([class_names.index(class_name)] * len(files))
+    for split, folder in (("validation", validation_dir), ("test", test_dir)):
+        if folder is not None:
+            _add_folder(splits[split], folder, class_names, f"{split.capitalize()} folder", data_dir, skip_corrupt)
     image_shape = (*image_size, channels)
-    datasets = {split: ImageFiles(paths, labels, image_shape, f"{split} images of '{data_dir}'", checked=True)
+    folders = {"validation": validation_dir, "test": test_dir}
+    datasets = {split: ImageFiles(paths, labels, image_shape, f"{split} images of '{folders.get(split) or data_dir}'",
+                                  checked=True)
                 for split, (paths, labels) in splits.items()}
     if not splits["test"][0]:
         raise KerasViTError(
@@ -95,6 +93,19 @@ def load_image_folder(data_dir, image_size, channels=3, validation_dir=None, ski
         test=datasets["test"], class_names=class_names, image_shape=image_shape,
         sizes={split: len(labels) for split, (_, labels) in splits.items()},
     )
+
+
+def _add_folder(split, folder, class_names, what, data_dir, skip_corrupt):
+    """Adds every checked image of `folder` (class sub-folders of `data_dir`'s classes) to `split`'s paths and
+    labels."""
+    files_by_class = _checked_files(folder, skip_corrupt)
+    unknown = sorted(set(files_by_class) - set(class_names))
+    if unknown:
+        raise KerasViTError(f"{what} '{folder}' has class folder(s) {', '.join(unknown)} that '{data_dir}' lacks "
+                            f"(its classes: {', '.join(class_names)}).")
+    for class_name, files in files_by_class.items():
+        split[0].extend(str(path) for path in files)
+        split[1].extend([class_names.index(class_name)] * len(files))
 
 
 def _checked_files(data_dir, skip_corrupt):

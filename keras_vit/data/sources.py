@@ -23,7 +23,7 @@ def known_datasets():
 
 
 def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=3, validation_dir=None,
-                 skip_corrupt=False, idx_dir=None, tfds_data_dir=None, download=True):
+                 skip_corrupt=False, idx_dir=None, tfds_data_dir=None, download=True, test_dir=None):
     """Loads a labelled image dataset: by name, or a folder of class sub-folders.
 
     Names: "digits" (embedded, offline, native 8x8), "mnist" and "fashion_mnist" (IDX files, see
@@ -38,6 +38,7 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
         image_size: (height, width) images are resized to; required with `data_dir`.
         channels: channels folder images are decoded to (1 or 3).
         validation_dir: a separate folder of validation images (with `data_dir`).
+        test_dir: a separate folder of test images (with `data_dir`), e.g. a dataset's official test images.
         skip_corrupt: skip unreadable or corrupt folder images (logged) instead of failing.
         idx_dir: a folder holding the four IDX files of "mnist" / "fashion_mnist".
         tfds_data_dir: the TFDS data folder of "tfds:NAME".
@@ -58,14 +59,16 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
         if image_size is None:
             raise KerasViTError("Loading an image folder needs image_size=(height, width).")
         if is_shard_folder(data_dir):
-            if validation_dir is not None:
-                raise KerasViTError(f"validation_dir goes with an image folder; the shard folder '{data_dir}' "
-                                    f"holds its own validation split (prepare it with validation_dir).")
+            if validation_dir is not None or test_dir is not None:
+                raise KerasViTError(f"validation_dir= and test_dir= go with an image folder; the shard folder "
+                                    f"'{data_dir}' holds its own validation and test splits (prepare it with "
+                                    f"validation_dir=).")
             return load_shard_folder(data_dir, image_size, channels)
         return load_image_folder(data_dir, image_size, channels, validation_dir=validation_dir,
-                                 skip_corrupt=skip_corrupt)
-    if validation_dir is not None:
-        raise KerasViTError(f"validation_dir= goes with data_dir= (an image folder), not with dataset='{name}'.")
+                                 skip_corrupt=skip_corrupt, test_dir=test_dir)
+    for argument, folder in (("validation_dir", validation_dir), ("test_dir", test_dir)):
+        if folder is not None:
+            raise KerasViTError(f"{argument}= goes with data_dir= (an image folder), not with dataset='{name}'.")
     if name in EMBEDDED_DATASETS:
         return EMBEDDED_DATASETS[name]()
     if name in IDX_DATASETS:

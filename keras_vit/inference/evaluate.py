@@ -1,18 +1,20 @@
 """`evaluate_model`: a trained classifier's figures on one split of a dataset, and its confusion-matrix PNG."""
 
 import dataclasses
+import functools
 import pathlib
 
 import numpy as np
 import tensorflow as tf
 
 from keras_vit.data import DEFAULT_DATASET, load_dataset, named_image_errors, split_images
+from keras_vit.data.splits import joined
 from keras_vit.errors import KerasViTError
 from keras_vit.inference.metrics import ClassificationMetrics, classification_metrics
 from keras_vit.models.saving import class_names_path, load_classifier
 from keras_vit.viz import plot_confusion_matrix
 
-SPLITS = ("test", "validation", "train")
+SPLITS = ("test", "validation", "train", "all")  # "all": every image of the dataset (or folder), its splits joined
 
 
 @dataclasses.dataclass
@@ -36,7 +38,7 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
         model_path: a `.keras` file saved by `save_classifier`, or a `keras.Model` (then `output` is required).
         dataset: "digits", "mnist", "fashion_mnist" or "tfds:NAME"; ignored when `data_dir` is an image folder.
         data_dir: folder with one sub-folder of images per class (with "mnist"/"fashion_mnist": their IDX files).
-        split: "test", "validation" or "train".
+        split: "test", "validation", "train", or "all": every image, e.g. of a folder of a dataset's test images.
         batch_size: images per prediction step.
         output: the PNG to write; default `<model folder>/<model stem>.confusion_<split>.png`.
         idx_dir: folder holding the four IDX files of "mnist" or "fashion_mnist".
@@ -65,7 +67,10 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
     data = load_dataset(dataset, data_dir=data_dir, image_size=image_shape[:2], channels=image_shape[2],
                         idx_dir=idx_dir, tfds_data_dir=tfds_data_dir)
     _check_data_fits(data, image_shape, class_names, _has_class_names_file(model_path))
-    images = getattr(data, split)
+    if split == "all":
+        images = functools.reduce(joined, [part for part in (data.train, data.validation, data.test) if part])
+    else:
+        images = getattr(data, split)
     if images is None:
         raise KerasViTError(f"The dataset has no {split} split; choose split='test' or 'train'.")
     logits, labels = [], []

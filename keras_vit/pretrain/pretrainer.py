@@ -43,7 +43,8 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
              mask_ratio=0.75, norm_pix_loss=False, decoder_dim=None, decoder_depth=None, output_dir=None, seed=0,
              precision="float32", strategy="auto", tpu=None, jit_compile=True, steps_per_execution=8, verbose=1,
              validation_dir=None, skip_corrupt=False, cache="auto", data_service=None, idx_dir=None,
-             tfds_data_dir=None, overwrite=False, backup_interval=30.0, time_budget=None, **model_overrides):
+             tfds_data_dir=None, overwrite=False, backup_interval=30.0, time_budget=None, test_dir=None,
+             **model_overrides):
     """Pretrains the encoder of ViT preset `model` as a masked autoencoder (He et al. 2021) on a dataset's images.
 
     Each image loses `mask_ratio` of its patches at random (it keeps floor(num_patches * (1 - mask_ratio)), at
@@ -58,8 +59,8 @@ def pretrain(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, data_dir=None, epochs
 
     Args:
         model: a ViT preset name (Swin is not supported).
-        dataset, data_dir, validation_dir, skip_corrupt, cache, data_service, idx_dir, tfds_data_dir: the images,
-            as in `train`.
+        dataset, data_dir, validation_dir, test_dir, skip_corrupt, cache, data_service, idx_dir, tfds_data_dir: the
+            images, as in `train`.
         epochs, batch_size, learning_rate, weight_decay, warmup_epochs, augment, clip_norm: as in `train`; None
             takes `pretraining_recipe(model)`'s (MAE appendix A.1, scaled for small presets).
         mask_ratio: share of each image's patches removed.

@@ -82,7 +82,7 @@ def train(model=None, dataset=DEFAULT_DATASET, data_dir=None, epochs=None, batch
           drop_path_rate=None, clip_norm=None, ema_momentum=None, output_dir=None, seed=0, precision="float32",
           strategy="auto", tpu=None, jit_compile=True, steps_per_execution=8, verbose=1, validation_dir=None,
           skip_corrupt=False, cache="auto", data_service=None, idx_dir=None, tfds_data_dir=None, overwrite=False,
-          backup_interval=30.0, time_budget=None, weights=None, **model_overrides):
+          backup_interval=30.0, time_budget=None, test_dir=None, weights=None, **model_overrides):
     """Trains preset `model` on `dataset` (or the image folder `data_dir`) and evaluates it on the test split.
 
     The model's image size, channels and class count come from the data (an embedded dataset) or from the preset
@@ -133,6 +133,8 @@ def train(model=None, dataset=DEFAULT_DATASET, data_dir=None, epochs=None, batch
             evenly sized executions (`keras_vit.training.epochs.epoch_steps`): a few more steps than batches.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
         validation_dir: separate folder of validation images, same class sub-folders as `data_dir`.
+        test_dir: separate folder of test images (e.g. the dataset's official ones), same class sub-folders as
+            `data_dir`, which then holds no test split.
         skip_corrupt: skip unreadable or corrupt images of `data_dir` (logged) instead of failing.
         cache: what the input pipeline keeps in memory: "auto", "none", "memory" or a folder for cache files
             (`keras_vit.data.cache_policy`); images are otherwise streamed from disk every epoch.
@@ -201,6 +203,7 @@ class RunOptions:
     dataset: str = DEFAULT_DATASET
     data_dir: str = None
     validation_dir: str = None
+    test_dir: str = None
     skip_corrupt: bool = False
     cache: str = "auto"
     data_service: str = None
@@ -368,14 +371,16 @@ def start_run(name, options, arguments, epochs, batch_size, image_size, channels
     run_dir = output_dir / f"worker_{worker}" if worker else output_dir
     run_arguments = dict(
         dataset=None if options.data_dir else options.dataset, data_dir=_absolute(options.data_dir),
-        validation_dir=_absolute(options.validation_dir), skip_corrupt=options.skip_corrupt,
+        validation_dir=_absolute(options.validation_dir), test_dir=_absolute(options.test_dir),
+        skip_corrupt=options.skip_corrupt,
         **{**arguments, **({"epochs": None, "time_budget": options.time_budget} if options.time_budget else {})},
         seed=options.seed, precision=options.precision, **({"precision_chosen": precision} if reason else {}))
     if reason and options.verbose:
         print(f"precision {AUTO}: {reason}")
     keras.utils.set_random_seed(options.seed)
     data = load_dataset(options.dataset, data_dir=options.data_dir, image_size=image_size, channels=channels,
-                        validation_dir=options.validation_dir, skip_corrupt=options.skip_corrupt,
+                        validation_dir=options.validation_dir, test_dir=options.test_dir,
+                        skip_corrupt=options.skip_corrupt,
                         idx_dir=options.idx_dir, tfds_data_dir=options.tfds_data_dir)
     completed_epochs = prepare_run_folder(run_dir, run_arguments, overwrite=options.overwrite)
     if options.time_budget:
