@@ -1,5 +1,5 @@
-"""Fine-tuning: layer-wise learning rates, a classifier from a pretraining, the linear probe, a published
-checkpoint as the start of `train`, and the CLI."""
+"""Fine-tuning: layer-wise learning rates (ViT, and Swin / PVT blocks numbered over their stages), a classifier from a
+pretraining, the linear probe, a published checkpoint as the start of `train`, and the CLI."""
 
 import json
 
@@ -9,7 +9,7 @@ import pytest
 
 import keras_vit
 from keras_vit import KerasViTError, cli
-from keras_vit.training.layer_decay import LayerDecayAdamW, layer_decay_scales, with_layer_decay
+from keras_vit.training.layer_decay import LayerDecayAdamW, layer_decay_scales, layer_decay_scales_of, with_layer_decay
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.weights import write_safetensors
 from test_weights_vit import timm_vit_tensors
@@ -37,6 +37,47 @@ def test_each_variable_gets_the_layer_wise_learning_rate_scale():
     for decay in (0.0, 1.5):
         with pytest.raises(KerasViTError, match="layer_decay must be in"):
             layer_decay_scales(DEPTH, decay)
+        with pytest.raises(KerasViTError, match="layer_decay must be in"):
+            layer_decay_scales_of(model, decay)
+
+
+def test_the_scales_of_a_vit_by_its_layers_are_those_by_its_depth():
+    model = _classifier()
+    by_depth = LayerDecayAdamW(layer_decay_scales(DEPTH, DECAY))
+    by_layers = LayerDecayAdamW(layer_decay_scales_of(model, DECAY))
+    for weight in model.trainable_weights:
+        assert by_layers.learning_rate_scale(weight) == by_depth.learning_rate_scale(weight), weight.path
+    blockless = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="head")], name="mlp")
+    with pytest.raises(KerasViTError, match=r"model='mlp' has no transformer blocks \(layers named block_\{i\}"):
+        layer_decay_scales_of(blockless, DECAY)
+
+
+_SWIN_EXPONENTS = {"patch_encoder": 7, "patch_norm": 7, "stage_0_block_0": 6, "stage_0_block_1": 5,
+                   "stage_1_merging": 4, "stage_1_block_0": 4, "stage_1_block_1": 3,
+                   "stage_2_merging": 2, "stage_2_block_0": 2, "stage_2_block_1": 1, "norm": 0, "head": 0}
+_PVT_BLOCKS = {"stage_0_block_0": 6, "stage_0_block_1": 5, "stage_1_block_0": 4, "stage_1_block_1": 3,
+               "stage_2_block_0": 2, "stage_2_block_1": 1, "head": 0}
+# The exponent of DECAY of each layer with variables in the nano presets: 3 stages of 2 blocks, depth 6. The first
+# patch embedding (and stage 0's positions) decay ** 7; what feeds stage s (merging, patch and position embeddings)
+# as its first block; PVT v2's stage norms as their stage's last block; the final norm and head the full rate.
+HIERARCHICAL_EXPONENTS = {
+    "swin_nano_patch2_window4_32": _SWIN_EXPONENTS,
+    "swinv2_nano_patch2_window4_32": _SWIN_EXPONENTS,
+    "pvt_v2_nano_patch2_28": {**_PVT_BLOCKS, "stage_0_embedding": 7, "stage_0_norm": 5, "stage_1_embedding": 4,
+                              "stage_1_norm": 3, "stage_2_embedding": 2, "stage_2_norm": 0},
+    "pvt_nano_patch2_28": {**_PVT_BLOCKS, "stage_0_embedding": 7, "stage_0_position": 7, "stage_1_embedding": 4,
+                           "stage_1_position": 4, "stage_2_embedding": 2, "stage_2_position": 2, "norm": 0},
+}
+
+
+@pytest.mark.parametrize("preset", sorted(HIERARCHICAL_EXPONENTS))
+def test_each_variable_of_a_swin_or_pvt_gets_the_scale_of_its_block_numbered_over_the_stages(preset):
+    model = keras_vit.create_model(preset, image_size=8, channels=1, num_classes=3)
+    optimizer = LayerDecayAdamW(layer_decay_scales_of(model, DECAY), learning_rate=RATE)
+    exponents = HIERARCHICAL_EXPONENTS[preset]
+    scales = {weight.path: optimizer.learning_rate_scale(weight) for weight in model.trainable_weights}
+    assert {path.split("/")[0] for path in scales} == set(exponents), "every layer with variables is accounted for"
+    assert scales == {path: DECAY ** exponents[path.split("/")[0]] for path in scales}
 
 
 @pytest.mark.parametrize("loss_scaled", [False, True])
@@ -163,3 +204,4 @@ def test_models_pretrained_lists_the_published_checkpoints(capsys):
     assert cli.main(["models", "--pretrained", "deit_*"]) == 0
     out = capsys.readouterr().out
     assert "deit_tiny_patch16_224.fb_in1k" in out and "vit_tiny_patch16_224" in out and "google/" not in out
+

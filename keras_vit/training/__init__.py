@@ -6,6 +6,7 @@ from keras_vit.lazy import lazy_names
 __getattr__, __dir__ = lazy_names(__name__, {  # imported on first use: `training.schedules` alone stays light
     "LayerDecayAdamW": "keras_vit.training.layer_decay:LayerDecayAdamW",
     "layer_decay_scales": "keras_vit.training.layer_decay:layer_decay_scales",
+    "layer_decay_scales_of": "keras_vit.training.layer_decay:layer_decay_scales_of",
     "MultiWorkerModel": "keras_vit.training.multi_worker_model:MultiWorkerModel",
     "NO_WEIGHT_DECAY": "keras_vit.training.optimizer:NO_WEIGHT_DECAY",
     "build_optimizer": "keras_vit.training.optimizer:build_optimizer",
