@@ -9,6 +9,7 @@ import pytest
 
 import keras_vit
 from keras_vit import KerasViTError, cli
+from keras_vit.pretrain import load_encoder_weights
 from keras_vit.training.layer_decay import LayerDecayAdamW, layer_decay_scales, layer_decay_scales_of, with_layer_decay
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.weights import write_safetensors
@@ -204,4 +205,14 @@ def test_models_pretrained_lists_the_published_checkpoints(capsys):
     assert cli.main(["models", "--pretrained", "deit_*"]) == 0
     out = capsys.readouterr().out
     assert "deit_tiny_patch16_224.fb_in1k" in out and "vit_tiny_patch16_224" in out and "google/" not in out
+
+def test_pvt_v1_position_embeddings_are_resampled_when_a_classifier_loads_another_image_size():
+    source = keras_vit.create_model("pvt_nano_patch2_28", image_size=8, channels=1, num_classes=3)
+    target = keras_vit.create_model("pvt_nano_patch2_28", image_size=12, channels=1, num_classes=5)
+    loaded = load_encoder_weights(target, source)
+    assert sorted(loaded) == sorted(weight.path for weight in target.weights if not weight.path.startswith("head/"))
+    positions = target.get_layer("stage_0_position")
+    assert positions.position_embedding.shape == (1, 36, 32), "4x4 grid resampled to 6x6"
+    np.testing.assert_allclose(positions.position_embedding.numpy(), source.get_layer(
+        "stage_0_position").resampled_position_embedding(positions.grid_size), atol=1e-6)
 
