@@ -1,5 +1,6 @@
 """Fine-tuning: layer-wise learning rates (ViT, and Swin / PVT blocks numbered over their stages), a classifier from a
-pretraining, the linear probe, a published checkpoint as the start of `train`, and the CLI."""
+pretraining, a Swin classifier, a PVT checkpoint file, the linear probe, a published checkpoint as the start of
+`train`, and the CLI."""
 
 import json
 
@@ -13,6 +14,7 @@ from keras_vit.pretrain import load_encoder_weights
 from keras_vit.training.layer_decay import LayerDecayAdamW, layer_decay_scales, layer_decay_scales_of, with_layer_decay
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.weights import write_safetensors
+from test_pvt_weights import TINY as PVT_TINY, pvt_tensors, save
 from test_weights_vit import timm_vit_tensors
 
 DEPTH, DECAY, RATE = 4, 0.5, 1e-2
@@ -206,6 +208,7 @@ def test_models_pretrained_lists_the_published_checkpoints(capsys):
     out = capsys.readouterr().out
     assert "deit_tiny_patch16_224.fb_in1k" in out and "vit_tiny_patch16_224" in out and "google/" not in out
 
+
 def test_pvt_v1_position_embeddings_are_resampled_when_a_classifier_loads_another_image_size():
     source = keras_vit.create_model("pvt_nano_patch2_28", image_size=8, channels=1, num_classes=3)
     target = keras_vit.create_model("pvt_nano_patch2_28", image_size=12, channels=1, num_classes=5)
@@ -216,3 +219,62 @@ def test_pvt_v1_position_embeddings_are_resampled_when_a_classifier_loads_anothe
     np.testing.assert_allclose(positions.position_embedding.numpy(), source.get_layer(
         "stage_0_position").resampled_position_embedding(positions.grid_size), atol=1e-6)
 
+
+def test_finetuning_from_a_pvt_checkpoint_file_gets_a_new_head_the_weights_and_each_stages_rates(tmp_path, seeded):
+    tensors = pvt_tensors(seeded)  # two stages of 1 and 2 blocks: depth 3
+    tensors["patch_embed.proj.weight"] = tensors["patch_embed.proj.weight"][:, :1]  # one channel, as the digits
+    path = save(tmp_path / "pvt.safetensors", tensors)
+    tiny = {key: value for key, value in PVT_TINY.items() if key not in ("num_classes", "mean", "std")}
+    result = keras_vit.finetune(path, model="pvt_v2_b0", epochs=1, batch_size=512, learning_rate=1e-9,
+                                layer_decay=DECAY, augment="none", jit_compile=False, verbose=0,
+                                output_dir=tmp_path / "run", **tiny)
+    model = result.model
+    assert model.output_shape == (None, 10) and model.input_shape == (None, 8, 8, 1)
+    np.testing.assert_allclose(model.get_layer("stage_1_block_1").norm1.gamma.numpy(),
+                               tensors["stages.1.blocks.1.norm1.weight"], atol=1e-6)
+    scales = {weight.path.split("/")[0]: model.optimizer.learning_rate_scale(weight)
+              for weight in model.trainable_weights}
+    assert scales == {"stage_0_embedding": DECAY ** 4, "stage_0_block_0": DECAY ** 3, "stage_0_norm": DECAY ** 3,
+                      "stage_1_embedding": DECAY ** 2, "stage_1_block_0": DECAY ** 2, "stage_1_block_1": DECAY,
+                      "stage_1_norm": 1.0, "head": 1.0}
+    run = json.loads((result.output_dir / "run.json").read_text())
+    assert run["model"] == "pvt_v2_b0" and run["layer_decay"] == DECAY and run["pretrained"] == str(path)
+
+
+@pytest.fixture(scope="module")
+def swin_run(tmp_path_factory):
+    return keras_vit.train("swin_nano_patch2_window4_32", epochs=1, batch_size=512, jit_compile=False, verbose=0,
+                           output_dir=tmp_path_factory.mktemp("swin") / "run")
+
+
+def test_finetuning_from_a_swin_classifier_loads_all_but_the_head_and_trains_each_stage_at_its_rate(swin_run,
+                                                                                                     tmp_path):
+    source = keras.saving.load_model(swin_run.model_path, safe_mode=True)
+    result = keras_vit.finetune(swin_run.model_path, epochs=1, batch_size=256, learning_rate=1e-3, layer_decay=DECAY,
+                                weight_decay=0.0, warmup_epochs=0, jit_compile=False, verbose=0,
+                                output_dir=tmp_path / "run")
+    model = result.model
+    assert json.loads((result.output_dir / "run.json").read_text())["model"] == "swin_nano_patch2_window4_32"
+    steps = -(-1797 // 256)  # at most: one epoch of the digits
+    for path, exponent in (("stage_0_block_0/attention/qkv/kernel", 6), ("stage_1_merging/reduction/kernel", 4),
+                           ("stage_2_block_1/mlp/fc2/kernel", 1), ("norm/gamma", 0)):
+        moved = np.abs(_weight(model, path) - _weight(source, path))
+        assert 0 < moved.max() <= steps * 1e-3 * DECAY ** exponent * 1.01, f"{path}: loaded, then trained at its rate"
+
+
+def test_a_pretraining_encoder_is_refused_for_swin_and_pvt_presets(tmp_path):
+    (tmp_path / "encoder.keras").write_bytes(b"")  # refused before it is read
+    for preset in ("swin_nano_patch2_window4_32", "pvt_v2_nano_patch2_28"):
+        with pytest.raises(KerasViTError, match=f"is a masked-image pretraining's encoder, which is ViT-only, but "
+                                                f"model='{preset}' is a (swin|pvt) preset"):
+            keras_vit.finetune(tmp_path, model=preset)
+
+
+def test_finetune_command_from_a_pvt_classifier_file(tmp_path, capsys):
+    keras_vit.create_model("pvt_v2_nano_patch2_28", image_size=8, channels=1).save(tmp_path / "pvt.keras")
+    assert cli.main(["finetune", "--from", str(tmp_path / "pvt.keras"), "--model", "pvt_v2_nano_patch2_28",
+                     "--epochs", "1", "--batch-size", "512", "--augment", "none", "--no-jit-compile", "--verbose",
+                     "0", "--output", str(tmp_path / "run")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("Test accuracy: ")
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["model"] == "pvt_v2_nano_patch2_28" and run["layer_decay"] == 1.0, "nano presets: no decay"

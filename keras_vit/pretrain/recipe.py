@@ -11,6 +11,10 @@ He et al. 2021, "Masked Autoencoders Are Scalable Vision Learners":
 - Linear probing (appendix A.3): LARS, base learning rate 0.1 x batch / 256, no weight decay, 90 epochs; here
   AdamW at 1e-3 x batch / 256 without weight decay (LARS is not in Keras), the encoder frozen.
 
+Swin and PVT presets take the ViT-B fine-tuning recipe above, with their own layer-wise decay
+(`default_layer_decay`). SimMIM (Xie et al. 2022, microsoft/SimMIM) fine-tunes its Swin-B close to it: 1.25e-3 x
+batch / 512, 100 epochs, weight decay 0.05, drop path 0.1, but 20 warmup epochs.
+
 The small presets (nano, micro) keep their own recipe's augmentation ("shift": flips and crops hurt digits) and,
 for runs of minutes rather than days, their own epochs, warmup, and learning rate (pretraining: 1e-3 x batch / 64;
 fine-tuning: half of it, 5e-4 x batch / 64) with the decays above.
@@ -68,16 +72,26 @@ def finetuning_recipe(model, linear_probe=False):
 
 
 def default_layer_decay(model):
-    """MAE's layer-wise learning-rate decay: 0.75 for ViT-L and ViT-H, 0.65 for the others; none for the small presets.
+    """The layer-wise learning-rate decay `finetune` uses by default for preset `model`.
 
-    The small presets have 4 to 6 blocks: measured with `benchmarks/pretrain_finetune.py` on the digits (20
-    pretraining + 10 fine-tuning epochs, one seed), decay 0.65 gave 83.6% test accuracy, 0.85 gave 90.3% and 1.0
-    (no decay) 92.5%, against 92.2% from scratch.
+    - ViT: MAE's (appendix A.2), 0.75 for ViT-L and ViT-H, 0.65 for the others.
+    - Swin and Swin V2: 0.9, SimMIM's for Swin-B (microsoft/SimMIM,
+      configs/swin_base__100ep/simmim_finetune__swin_base__img224_window7__100ep.yaml: LAYER_DECAY 0.9), taken for
+      every size; the blocks are numbered over all stages (`layer_decay_scales_of`).
+    - PVT v1 and v2: 1 (no decay): no reference fine-tuning recipe with layer-wise decay was found for them (the
+      PVT papers and their repository train from scratch on ImageNet); pass `layer_decay` to use one.
+    - The small presets (nano, micro, any family): 1. They have 4 to 6 blocks: measured with
+      `benchmarks/pretrain_finetune.py` on the digits (ViT nano, 20 pretraining + 10 fine-tuning epochs, one seed),
+      decay 0.65 gave 83.6% test accuracy, 0.85 gave 90.3% and 1.0 (no decay) 92.5%, against 92.2% from scratch.
 
     Example:
         >>> default_layer_decay("vit_large_patch16_224")
         0.75
+        >>> default_layer_decay("swin_tiny_patch4_window7_224"), default_layer_decay("pvt_v2_b2")
+        (0.9, 1.0)
     """
-    if _small(model):
+    if _small(model) or model.startswith("pvt"):
         return 1.0
+    if re.match(r"^swin(v2)?_", model):
+        return 0.9
     return 0.75 if _large(model) else 0.65

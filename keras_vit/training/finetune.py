@@ -1,4 +1,5 @@
-"""`finetune`: a classifier started from a pretrained encoder, trained with layer-wise learning-rate decay."""
+"""`finetune`: a classifier (ViT, Swin, PVT) started from pretrained weights, trained with layer-wise learning-rate
+decay."""
 
 import json
 import pathlib
@@ -11,7 +12,7 @@ from keras_vit.models import create_model, preset_config
 from keras_vit.pretrain.encoder_weights import load_encoder_weights
 from keras_vit.pretrain.pretrainer import ENCODER_FILE
 from keras_vit.pretrain.recipe import default_layer_decay, finetuning_recipe
-from keras_vit.training.layer_decay import layer_decay_scales, with_layer_decay
+from keras_vit.training.layer_decay import check_layer_decay, layer_decay_scales_of, with_layer_decay
 from keras_vit.training.precision import check_precision
 from keras_vit.training.run_folder import RUN_FILE
 from keras_vit.training.trainer import RunOptions, fit_classifier
@@ -25,23 +26,26 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
              output_dir=None, seed=0, precision="float32", strategy="auto", tpu=None, jit_compile=True,
              steps_per_execution=8, verbose=1, validation_dir=None, skip_corrupt=False, cache="auto",
              data_service=None, idx_dir=None, tfds_data_dir=None, overwrite=False, backup_interval=30.0,
-             time_budget=None, **model_overrides):
-    """Fine-tunes (or linearly probes) a pretrained ViT encoder as a classifier of a dataset's classes.
+             time_budget=None, test_dir=None, **model_overrides):
+    """Fine-tunes (or linearly probes) a pretrained ViT, Swin or PVT as a classifier of a dataset's classes.
 
-    The classifier is the preset's, at the data's image size (position embeddings resampled when the patch grid
+    The classifier is the preset's, at the data's image size (position embeddings resampled when the token grid
     changes), with a new head for the dataset's classes; every other weight comes from `pretrained`. The learning
-    rate decays layer by layer (BEiT, MAE): the head and final norm get the full rate, block i of L gets
-    `layer_decay` ** (L - i), the embeddings `layer_decay` ** (L + 1), for the Adam update and the weight decay
-    alike (`keras_vit.training.layer_decay`). With `linear_probe`, only the head trains. Defaults: MAE's recipe
-    (`keras_vit.pretrain.finetuning_recipe`). The rest works as in `train` (same output folder, resume, result).
+    rate decays layer by layer (BEiT, MAE): the head and final norm get the full rate, block k of L (numbered over
+    all stages of a Swin or PVT) gets `layer_decay` ** (L - k), the first patch embedding `layer_decay` ** (L + 1),
+    a layer between stages (Swin's patch merging, PVT's patch and position embeddings of stage s > 0) the rate of
+    the first block of the stage it feeds, for the Adam update and the weight decay alike
+    (`keras_vit.training.layer_decay.layer_decay_scales_of`). With `linear_probe`, only the head trains. Defaults:
+    MAE's recipe (`keras_vit.pretrain.finetuning_recipe`). The rest works as in `train` (same output folder,
+    resume, result).
 
     Args:
-        pretrained: a `pretrain` output folder or its encoder.keras, a .keras classifier or encoder of a preset
-            (e.g. a `train` output), or a published checkpoint (name from `keras_vit.weights.list_pretrained()`, or a
-            .safetensors / .npz file).
+        pretrained: a `pretrain` output folder or its encoder.keras (ViT presets only: masked-image pretraining is
+            ViT-only), a .keras classifier or encoder of a preset (e.g. a `train` output's model.keras), or a
+            published checkpoint (name from `keras_vit.weights.list_pretrained()`, or a .safetensors / .npz file).
         model: the preset; default: from the run.json beside `pretrained`, or the published checkpoint's.
-        layer_decay: layer-wise learning-rate decay in (0, 1]; 1 for none (default: 0.65; 0.75 for ViT-L/H; 1 for
-            the nano/micro presets, see `default_layer_decay`).
+        layer_decay: layer-wise learning-rate decay in (0, 1]; 1 for none (default: `default_layer_decay(model)`:
+            0.65, 0.75 for ViT-L/H, 0.9 for Swin, 1 for PVT and for the nano/micro presets).
         linear_probe: freeze everything but the head (AdamW without weight decay in place of MAE's LARS).
         dataset, data_dir, ..., backup_interval, time_budget: as in `train`; the training arguments left as None take the
             fine-tuning recipe's.
@@ -51,19 +55,22 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
         `TrainResult`.
 
     Raises:
-        KerasViTError: `pretrained` not found or not fitting the preset, bad arguments or data.
+        KerasViTError: `pretrained` not found or not fitting the preset (a pretraining's encoder for a Swin or PVT
+            preset), bad arguments or data.
 
     Example:
         >>> result = keras_vit.finetune("runs/vit_nano_patch4_28_mae_digits", dataset="digits", epochs=10)
         >>> print(f"{result.test_accuracy:.3f}")
+        >>> swin = keras_vit.finetune("runs/swin_digits/model.keras", dataset="digits", epochs=10, layer_decay=0.9)
     """
     check_precision(precision)
     source, model = _resolve(pretrained, model)
     config = preset_config(model, **model_overrides)
-    if config["architecture"] != "vit":
-        raise KerasViTError(f"finetune supports ViT presets only; '{model}' is a {config['architecture']}.")
-    layer_decay = default_layer_decay(model) if layer_decay is None else layer_decay
-    scales = layer_decay_scales(config["depth"], layer_decay)
+    if source is not None and source.name == ENCODER_FILE and config["architecture"] != "vit":
+        raise KerasViTError(f"pretrained='{pretrained}' is a masked-image pretraining's encoder, which is ViT-only, "
+                            f"but model='{model}' is a {config['architecture']} preset: pass a .keras classifier of "
+                            f"the preset (e.g. a train output's model.keras) or a checkpoint file.")
+    layer_decay = check_layer_decay(default_layer_decay(model) if layer_decay is None else layer_decay)
     recipe = finetuning_recipe(model, linear_probe).fill(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=augment,
@@ -85,7 +92,8 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
     return fit_classifier(model, config, recipe, network, options, ema_momentum=ema_momentum, augment=augment,
                           arguments=dict(pretrained=str(pretrained), layer_decay=layer_decay, linear_probe=linear_probe,
                                          model_overrides=model_overrides),
-                          wrap_optimizer=lambda optimizer, classifier: with_layer_decay(optimizer, scales))
+                          wrap_optimizer=lambda optimizer, classifier: with_layer_decay(
+                              optimizer, layer_decay_scales_of(classifier, layer_decay)))
 
 
 def _resolve(pretrained, model):
