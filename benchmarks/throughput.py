@@ -32,6 +32,12 @@ Examples (CPU, keras-hub from benchmarks/requirements.txt):
     python benchmarks/throughput.py --precision mixed_bfloat16 --models vit_base_patch16_224 \
         swin_tiny_patch4_window7_224 --batch-size 128 --steps 20 --memory   # on a GPU
     KERAS_BACKEND=jax python benchmarks/throughput.py --precision mixed_bfloat16 --batch-size 128   # GPU, JAX
+    python benchmarks/throughput.py --precision auto --steps 5   # what each package gives by default
+
+`--precision auto` times each package in its default configuration: keras_vit as `keras-vit train --precision
+auto` runs (`keras_vit.training.precision.resolve_precision`: mixed_bfloat16 without XLA on a CPU with AVX-512 BF16
+or AMX, float32 with `--jit` elsewhere) against keras-hub in float32 with XLA; "% peak" is then against the float32
+matmul.
 """
 
 import argparse
@@ -79,13 +85,29 @@ def build_keras_hub(config):
     return keras_hub.models.SwinTransformerImageClassifier(backbone, config["num_classes"])
 
 
-def build(implementation, name, image_size, jit_compile):
-    """A compiled model of preset `name` from `implementation` ("keras_vit" or "keras_hub")."""
+def settings(implementation, arguments):
+    """(dtype policy or None for the global one, jit_compile) of `implementation` under `arguments`."""
+    if arguments.precision != "auto":
+        return None, arguments.jit
+    if implementation == "keras_hub":
+        return "float32", True
+    from keras_vit.training.precision import resolve_precision
+
+    policy, jit_compile, _ = resolve_precision("auto", arguments.jit)
+    return policy, jit_compile
+
+
+def build(implementation, name, image_size, jit_compile, policy=None):
+    """A compiled model of preset `name` from `implementation` ("keras_vit" or "keras_hub"), its layers built with
+    dtype `policy` (default: the global one)."""
     overrides = {} if image_size is None else {"image_size": image_size}
-    if implementation == "keras_vit":
-        model = keras_vit.create_model(name, **overrides)
-    else:
-        model = build_keras_hub(keras_vit.preset_config(name, **overrides))
+    from keras_vit.training.precision import precision_scope
+
+    with precision_scope(policy or keras.mixed_precision.global_policy().name):
+        if implementation == "keras_vit":
+            model = keras_vit.create_model(name, **overrides)
+        else:
+            model = build_keras_hub(keras_vit.preset_config(name, **overrides))
     model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=keras.losses.CategoricalCrossentropy(from_logits=True),
                   metrics=[], jit_compile=jit_compile)  # metrics=[]: keras-hub's default would add an accuracy
     return model
@@ -160,7 +182,10 @@ def benchmark_model(name, arguments, matmul_size, matmul_products):
 
     The `matmul_size` square matmul runs in the same rounds: "% peak" is against its rate under the same load.
     """
-    models = {impl: build(impl, name, arguments.image_size, arguments.jit) for impl in arguments.implementations}
+    models = {}
+    for impl in arguments.implementations:
+        policy, jit_compile = settings(impl, arguments)
+        models[impl] = build(impl, name, arguments.image_size, jit_compile, policy)
     batches = {impl: fake_batch(model, arguments.batch_size) for impl, model in models.items()}
     overrides = {} if arguments.image_size is None else {"image_size": arguments.image_size}
     flops = forward_flops(keras_vit.preset_config(name, **overrides), arguments.batch_size)
@@ -208,7 +233,8 @@ def measure_memory(name, implementation, arguments):
 def memory_child(arguments):
     """Runs in the subprocess of `measure_memory`: prints {"peak_mib": ...} as the last line."""
     baseline_kib = peak_resident_kib()
-    model = build(arguments.memory_child, arguments.models[0], arguments.image_size, arguments.jit)
+    policy, jit_compile = settings(arguments.memory_child, arguments)
+    model = build(arguments.memory_child, arguments.models[0], arguments.image_size, jit_compile, policy)
     images, labels = fake_batch(model, arguments.batch_size)
     for _ in range(2):
         model.train_on_batch(images, labels)
@@ -294,7 +320,8 @@ def parse_arguments(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="measured steps of each kind, per implementation")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (compilation included)")
     parser.add_argument("--image-size", type=int, default=None, help="override the presets' image size")
-    parser.add_argument("--precision", default="float32", help="a Keras dtype policy, e.g. mixed_bfloat16")
+    parser.add_argument("--precision", default="float32", help="a Keras dtype policy, e.g. mixed_bfloat16, or auto: "
+                        "each package's default (see the docstring)")
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
                         help="compile the train and predict steps with XLA (both implementations alike)")
     parser.add_argument("--memory", action="store_true", help="also measure peak memory, one subprocess a model")
@@ -305,7 +332,7 @@ def parse_arguments(argv=None):
 
 def main(argv=None):
     arguments = parse_arguments(argv)
-    keras.mixed_precision.set_global_policy(arguments.precision)
+    keras.mixed_precision.set_global_policy("float32" if arguments.precision == "auto" else arguments.precision)
     if arguments.memory_child:
         memory_child(arguments)
         return
@@ -313,8 +340,10 @@ def main(argv=None):
     gpu = accelerator()
     sizes, products = ((1024, 2048, 4096), 1) if gpu is None else ((1024, 2048, 4096, 8192), 10)
     peak, size = measure_peak_matmul(compute_dtype, sizes, products)
+    chosen = ", ".join(f"{impl} {settings(impl, arguments)[0] or arguments.precision} jit_compile="
+                       f"{settings(impl, arguments)[1]}" for impl in arguments.implementations)
     print(f"{gpu or f'CPU ({os.cpu_count()} cores)'}, Keras {keras.__version__} on {backend_version()}, "
-          f"batch {arguments.batch_size}, {arguments.precision}, jit_compile={arguments.jit}, median of "
+          f"batch {arguments.batch_size}, {chosen}, median of "
           f"{arguments.steps} steps after {arguments.warmup} warm-up; peak {compute_dtype} matmul {peak:.1f} GFLOP/s "
           f"({size}x{size}); % peak is against that matmul timed in the same rounds")
     print_header(arguments.memory)
