@@ -27,6 +27,14 @@ def test_every_preset_has_a_recipe_matching_its_size():
                                                                  epochs=100)
 
 
+def test_the_convolutional_stem_presets_count_as_small_for_pretraining_and_fine_tuning():
+    from keras_vit.pretrain.recipe import default_layer_decay, finetuning_recipe, pretraining_recipe
+
+    for name in ("vitc_nano_patch4_28", "vit_nano_patch4_28"):
+        assert pretraining_recipe(name).name == "mae-small" and default_layer_decay(name) == 1.0, name
+        assert finetuning_recipe(name).base_learning_rate == finetuning_recipe("vit_nano_patch4_28").base_learning_rate
+
+
 def test_without_a_model_train_picks_the_recommended_preset_for_the_datas_channels():
     assert recommended_model("digits") == recommended_model("fashion_mnist") == "vitc_nano_patch4_28"
     assert recommended_model("mnist", data_dir="idx/") == "vitc_nano_patch4_28", "a folder of IDX files"

@@ -29,7 +29,7 @@ MAE_BETA_2 = 0.95  # Adam's second-moment decay in MAE pretraining (appendix A.1
 
 
 def _small(model):
-    return recommended_recipe(model).name == "small"
+    return recommended_recipe(model).name in ("small", "small_conv")
 
 
 def _large(model):
