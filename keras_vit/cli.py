@@ -117,6 +117,8 @@ def _evaluate(**arguments):
 
     result = evaluate_model(**arguments)
     top5_correct = round(result.top5_accuracy * result.size)
+    if result.tta:
+        print(f"Test-time augmentation: {result.tta} (each image and its mirror, probabilities averaged)")
     print(f"Accuracy: {100 * result.accuracy:.2f}% ({int(result.confusion_matrix.trace())}/{result.size})")
     print(f"Top-5 accuracy: {100 * result.top5_accuracy:.2f}% ({top5_correct}/{result.size})")
     width = max(5, *(len(row.name) for row in result.per_class))
@@ -295,7 +297,7 @@ def _parser():
                           "checkpoint name or file", dest="pretrained", required=True)
     option("--model", str, "preset name", default_text="from PRETRAINED")
     option("--layer-decay", float, "layer-wise learning-rate decay, 1 for none",
-           default_text="0.65; 0.75 for L/H; 1 for nano/micro")
+           default_text="0.65; 0.75 for ViT L/H; 0.9 for Swin; 1 for PVT and nano/micro")
     switch("--linear-probe", "train the head only, the encoder frozen")
     data_options(option, switch)
     schedule_options(option, recipe)
@@ -358,6 +360,8 @@ def _parser():
     evaluate_parser.add_argument("--batch-size", type=int, default=64, help="images per step (default: 64)")
     evaluate_parser.add_argument("--output", help="the confusion-matrix PNG "
                                                   "(default: beside MODEL, <stem>.confusion_<split>.png)")
+    evaluate_parser.add_argument("--tta", choices=("flip",), help="test-time augmentation: flip averages each "
+                                 "image's class probabilities with its mirror's (reported as such; default: none)")
     evaluate_parser.set_defaults(command=_evaluate)
 
     explain_parser = commands.add_parser(

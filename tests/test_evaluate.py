@@ -92,6 +92,25 @@ def test_cli_prints_the_report_and_saves_the_png(model_file, tmp_path, capsys):
     assert output.read_bytes().startswith(b"\x89PNG")
 
 
+def test_test_time_flip_averages_the_probabilities_of_each_image_and_its_mirror(model_file, tmp_path, capsys):
+    result = keras_vit.evaluate_model(model_file, dataset="digits", tta="flip", batch_size=100)
+    images, labels = _arrays("test")
+    model = keras_vit.models.load_classifier(model_file)[0]
+    probabilities = (keras.ops.softmax(model.predict(images, verbose=0)) +
+                     keras.ops.softmax(model.predict(images[:, :, ::-1], verbose=0))) / 2
+    predicted = np.argmax(probabilities, axis=-1)
+    np.testing.assert_array_equal(result.confusion_matrix, sk.confusion_matrix(labels, predicted, labels=range(10)))
+    assert result.top5_accuracy == pytest.approx(sk.top_k_accuracy_score(labels, probabilities, k=5,
+                                                                          labels=range(10)))
+    plain = keras_vit.evaluate_model(model_file, dataset="digits", output=tmp_path / "plain.png")
+    assert result.tta == "flip" and plain.tta is None and result.accuracy != plain.accuracy
+    assert result.confusion_path == model_file.with_name("model.confusion_test_tta-flip.png")
+    assert cli.main(["evaluate", str(model_file), "--tta", "flip", "--output", str(tmp_path / "flip.png")]) == 0
+    assert capsys.readouterr().out.startswith("Test-time augmentation: flip (each image and its mirror")
+    with pytest.raises(KerasViTError, match="Unknown tta='crop'"):
+        keras_vit.evaluate_model(model_file, tta="crop")
+
+
 def _cli_error(argv, capsys):
     assert cli.main(argv) == 2
     return capsys.readouterr().err

@@ -15,6 +15,7 @@ from keras_vit.models.saving import class_names_path, load_classifier
 from keras_vit.viz import plot_confusion_matrix
 
 SPLITS = ("test", "validation", "train", "all")  # "all": every image of the dataset (or folder), its splits joined
+TEST_TIME_AUGMENTATIONS = (None, "flip")
 
 
 @dataclasses.dataclass
@@ -23,10 +24,11 @@ class EvaluationResult(ClassificationMetrics):
 
     split: str = "test"
     confusion_path: pathlib.Path = None
+    tta: str = None
 
 
 def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="test", batch_size=64, output=None,
-                   idx_dir=None, tfds_data_dir=None):
+                   idx_dir=None, tfds_data_dir=None, tta=None):
     """Evaluates a classifier on a split of a dataset and writes its confusion matrix as a PNG.
 
     The data are loaded as `train` loads them, at the model's input size and channel count (image folders and
@@ -43,6 +45,9 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
         output: the PNG to write; default `<model folder>/<model stem>.confusion_<split>.png`.
         idx_dir: folder holding the four IDX files of "mnist" or "fashion_mnist".
         tfds_data_dir: TFDS data folder for `dataset="tfds:NAME"`.
+        tta: test-time augmentation: None, or "flip": each image's class probabilities are the mean of the
+            image's and its horizontal mirror's (two forward passes an image); the result and the PNG's name and
+            title say so.
 
     Returns:
         EvaluationResult.
@@ -60,6 +65,8 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
         raise KerasViTError(f"Unknown split '{split}'. Known: {', '.join(SPLITS)}.")
     if batch_size < 1:
         raise KerasViTError(f"batch_size={batch_size} must be at least 1.")
+    if tta not in TEST_TIME_AUGMENTATIONS:
+        raise KerasViTError(f"Unknown tta={tta!r}. Known: None (no test-time augmentation) or 'flip'.")
     if output is None and not isinstance(model_path, (str, pathlib.Path)):
         raise KerasViTError("A model in memory needs output=<PNG path> for its confusion matrix.")
     model, class_names = load_classifier(model_path)
@@ -76,17 +83,28 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
     logits, labels = [], []
     with named_image_errors(images):
         for batch_images, batch_labels in split_images(images).batch(batch_size).prefetch(tf.data.AUTOTUNE):
-            logits.append(np.asarray(model.predict_on_batch(batch_images), dtype="float32"))
+            logits.append(_scores(model, batch_images, tta))
             labels.append(batch_labels.numpy())
     if not labels:
         raise KerasViTError(f"The {split} split holds no images.")
     metrics = classification_metrics(np.concatenate(labels), np.concatenate(logits), class_names)
     if output is None:
         model_path = pathlib.Path(model_path)
-        output = model_path.with_name(f"{model_path.stem}.confusion_{split}.png")
+        output = model_path.with_name(f"{model_path.stem}.confusion_{split}{f'_tta-{tta}' if tta else ''}.png")
     plot_confusion_matrix(metrics.confusion_matrix, class_names, output,
-                          title=f"{data_dir or dataset}, {split} split: {100 * metrics.accuracy:.2f}% accuracy")
-    return EvaluationResult(**vars(metrics), split=split, confusion_path=pathlib.Path(output))
+                          title=f"{data_dir or dataset}, {split} split{f' (test-time {tta})' if tta else ''}: "
+                                f"{100 * metrics.accuracy:.2f}% accuracy")
+    return EvaluationResult(**vars(metrics), split=split, confusion_path=pathlib.Path(output), tta=tta)
+
+
+def _scores(model, images, tta):
+    """The model's logits of a batch; with tta="flip", the log of the mean class probabilities of the images and
+    their horizontal mirrors (the same ranking as the mean probabilities)."""
+    logits = np.asarray(model.predict_on_batch(images), dtype="float32")
+    if tta is None:
+        return logits
+    mirrored = np.asarray(model.predict_on_batch(tf.image.flip_left_right(images)), dtype="float32")
+    return np.log((tf.nn.softmax(logits).numpy() + tf.nn.softmax(mirrored).numpy()) / 2)
 
 
 def _has_class_names_file(model_path):
