@@ -388,7 +388,7 @@ def start_run(name, options, arguments, epochs, batch_size, image_size, channels
         if options.verbose:
             print(f"time budget {options.time_budget / 60:.1f} min: " + (
                 f"{epochs} epochs, as planned when the run started" if epochs else
-                "the epochs are planned from the first one"))
+                "the epochs are planned from the first two"))
     steps_per_epoch, steps_per_execution = epoch_steps(data.sizes["train"], batch_size, steps_per_execution)
     return Run(options, strategy, run_dir, data, completed_epochs, epochs, batch_size, jit_compile,
                steps_per_execution, steps_per_epoch, precision, started)
