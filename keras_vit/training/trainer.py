@@ -146,7 +146,7 @@ def train(model=None, dataset=DEFAULT_DATASET, data_dir=None, epochs=None, batch
         backup_interval: least seconds between two backups of a running training (first and last epochs are
             always backed up); a killed run resumes from its last backup.
         time_budget: seconds the whole run should take, from this call to the saved model; without `epochs`, the
-            epochs (and the learning-rate schedule over them) are planned from the measured first epoch
+            epochs (and the learning-rate schedule over them) are planned from the first two epochs, timed
             (`keras_vit.training.time_budget`), printed and recorded in run.json; a resumed run keeps its plan.
         weights: start from a published checkpoint (a name from `keras_vit.weights.list_pretrained()`, or a
             .safetensors / .npz file) with a new head for the dataset's classes, at the data's image size (position
@@ -298,7 +298,7 @@ class Run:
                                               min_interval=self.options.backup_interval),
                      RaiseOnNaN(self.run_dir / BACKUP_DIR),
                      keras.callbacks.TensorBoard(str(self.run_dir / LOGS_DIR), write_graph=False)]
-        if self.epochs is None:  # a time budget plans them after the first epoch
+        if self.epochs is None:  # a time budget plans them after the first two epochs
             progbar = keras.callbacks.ProgbarLogger()
             test_steps = math.ceil(self.data.sizes["test"] / self.batch_size)
             schedule = schedule_of(trained.optimizer)
