@@ -180,9 +180,9 @@ def _pretrained_checkpoints(pattern):
 def _parser():
     from keras_vit.data import AUGMENTATIONS, DEFAULT_DATASET
     from keras_vit.data.shards import write_shards
+    from keras_vit.distribute import STRATEGIES
     from keras_vit.pretrain import pretrain
     from keras_vit.training.finetune import finetune
-    from keras_vit.training.strategy import STRATEGIES
     from keras_vit.training.trainer import train
 
     parser = argparse.ArgumentParser(prog="keras-vit", description="Vision Transformers for Keras 3.")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_vit.distribute import check_batch_size, make_strategy, worker_index
 from keras_vit.errors import KerasViTError
-from keras_vit.training.strategy import check_batch_size, make_strategy, worker_index
 
 WORKER = pathlib.Path(__file__).with_name("distributed_worker.py")
 

@@ -3,13 +3,13 @@
 import keras
 import tensorflow as tf
 
+from keras_vit.distribute import MultiWorkerModel
 from keras_vit.errors import KerasViTError
 from keras_vit.layers import TransformerBlock
 from keras_vit.models import create_model, preset_config
 from keras_vit.pretrain.loss import masked_reconstruction_loss
 from keras_vit.pretrain.mask_tokens import MaskTokens
 from keras_vit.pretrain.masking import RandomMasking
-from keras_vit.training.multi_worker_model import MultiWorkerModel
 
 
 class MaskedAutoencoder(MultiWorkerModel):

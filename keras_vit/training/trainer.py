@@ -11,6 +11,8 @@ from keras_vit.atomic_files import atomic_write
 from keras_vit.data import DEFAULT_DATASET, load_dataset, make_augmentation, make_batches, named_image_errors
 from keras_vit.data.cache_policy import check_cache
 from keras_vit.data.service import distribute_through_service
+from keras_vit.distribute import (
+    check_batch_size, data_workers, distributable, is_multi_worker, make_strategy, step_settings, worker_index)
 from keras_vit.errors import KerasViTError
 from keras_vit.kill_points import kill_point
 from keras_vit.models import create_model, preset_config
@@ -19,15 +21,12 @@ from keras_vit.training.atomic_saves import save_classifier_atomically
 from keras_vit.training.callbacks import IntervalBackupAndRestore, KillPoints, RaiseOnNaN, SaveBestClassifier
 from keras_vit.training.epochs import epoch_steps
 from keras_vit.training.history import HistoryLogger, read_history
-from keras_vit.training.multi_worker_model import MultiWorkerModel
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.training.precision import AUTO, check_precision, precision_scope, resolve_precision
 from keras_vit.training.recipes import recommended_model, recommended_recipe
 from keras_vit.training.run_folder import (
     BACKUP_DIR, HISTORY_FILE, LOGS_DIR, finish_run, mark_trained, planned_epochs, prepare_run_folder, record_plan)
 from keras_vit.training.run_report import run_report
-from keras_vit.training.strategy import (
-    check_batch_size, data_workers, is_multi_worker, make_strategy, step_settings, worker_index)
 from keras_vit.training.time_budget import MAX_PLANNED_EPOCHS, TimeBudget, schedule_of
 from keras_vit.viz import plot_history
 from keras_vit.weights import create_pretrained
@@ -430,8 +429,7 @@ def fit_classifier(name, config, recipe, network, options, ema_momentum=None, au
     with run.strategy.scope():
         with precision_scope(run.precision):
             classifier = network(data.image_shape[:2], data.image_shape[2], data.num_classes)
-        trained = (MultiWorkerModel(inputs=classifier.inputs, outputs=classifier.outputs, name=classifier.name)
-                   if is_multi_worker(run.strategy) else classifier)
+        trained = distributable(classifier, run.strategy)
         optimizer = run.optimizer(recipe, ema_momentum)
         trained.compile(
             optimizer=wrap_optimizer(optimizer, classifier) if wrap_optimizer else optimizer,
