@@ -33,15 +33,16 @@ with _quiet_tensorflow_start():  # keras imports TensorFlow under its TensorFlow
         del mask_tokens, masking, layer_decay, schedules, pretrain, training
 
 _NEED_TENSORFLOW = {  # imported on first use (no pipeline, plots or export code at `import keras_vit`)
-    "data": "keras_vit.data", "export": "keras_vit.export", "inference": "keras_vit.inference",
-    "training": "keras_vit.training", "viz": "keras_vit.viz",
+    "data": "keras_vit.data", "distribute": "keras_vit.distribute", "export": "keras_vit.export",
+    "finetuning": "keras_vit.finetuning", "inference": "keras_vit.inference", "training": "keras_vit.training",
+    "viz": "keras_vit.viz",
     "load_dataset": "keras_vit.data.sources:load_dataset",
     "evaluate_model": "keras_vit.inference.evaluate:evaluate_model",
     "explain_image": "keras_vit.inference.explain:explain_image",
     "predict_images": "keras_vit.inference.predict:predict_images",
     "pretrain": "keras_vit.pretrain.pretrainer:pretrain",
     "train": "keras_vit.training.trainer:train",
-    "finetune": "keras_vit.training.finetune:finetune",
+    "finetune": "keras_vit.finetuning:finetune",
 }
 _import_lazily, __dir__ = _lazy_names(__name__, _NEED_TENSORFLOW)
 

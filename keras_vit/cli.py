@@ -140,7 +140,7 @@ def _pretrain(**arguments):
 
 
 def _finetune(**arguments):
-    from keras_vit.training.finetune import finetune
+    from keras_vit.finetuning import finetune
 
     _report_classifier(finetune(**arguments))
 
@@ -181,8 +181,8 @@ def _parser():
     from keras_vit.data import AUGMENTATIONS, DEFAULT_DATASET
     from keras_vit.data.shards import write_shards
     from keras_vit.distribute import STRATEGIES
+    from keras_vit.finetuning import finetune
     from keras_vit.pretrain import pretrain
-    from keras_vit.training.finetune import finetune
     from keras_vit.training.trainer import train
 
     parser = argparse.ArgumentParser(prog="keras-vit", description="Vision Transformers for Keras 3.")

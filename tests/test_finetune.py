@@ -1,6 +1,6 @@
-"""Fine-tuning: layer-wise learning rates (ViT, and Swin / PVT blocks numbered over their stages), a classifier from a
-pretraining, a Swin classifier, a PVT checkpoint file, the linear probe, a published checkpoint as the start of
-`train`, and the CLI."""
+"""Fine-tuning: layer-wise learning rates (ViT, and Swin / PVT blocks numbered over their stages), a pretraining's
+encoder loaded into a classifier (position embeddings resampled), a classifier from a pretraining, a Swin classifier,
+a PVT checkpoint file, the linear probe, a published checkpoint as the start of `train`, and the CLI."""
 
 import json
 
@@ -10,7 +10,7 @@ import pytest
 
 import keras_vit
 from keras_vit import KerasViTError, cli
-from keras_vit.pretrain import load_encoder_weights
+from keras_vit.finetuning import load_encoder_weights
 from keras_vit.training.layer_decay import LayerDecayAdamW, layer_decay_scales, layer_decay_scales_of, with_layer_decay
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.weights import write_safetensors
@@ -207,6 +207,29 @@ def test_models_pretrained_lists_the_published_checkpoints(capsys):
     assert cli.main(["models", "--pretrained", "deit_*"]) == 0
     out = capsys.readouterr().out
     assert "deit_tiny_patch16_224.fb_in1k" in out and "vit_tiny_patch16_224" in out and "google/" not in out
+
+
+def test_the_saved_encoder_loads_into_a_classifier_with_no_weight_left_over(pretraining):
+    encoder = keras.saving.load_model(pretraining.encoder_path, safe_mode=True)
+    classifier = keras_vit.create_model("vit_nano_patch4_28", image_size=8, channels=1, num_classes=3)
+    loaded = load_encoder_weights(classifier, encoder)
+    assert sorted(loaded) == sorted(weight.path for weight in classifier.weights if not weight.path.startswith("head"))
+    trained = {weight.path: weight for weight in pretraining.autoencoder.weights}
+    weights = {weight.path: weight for weight in classifier.weights}
+    for path in loaded:
+        np.testing.assert_array_equal(weights[path].numpy(), trained[path].numpy(), err_msg=path)
+
+
+def test_resampled_position_embeddings_when_the_image_size_changes(pretraining):
+    encoder = keras.saving.load_model(pretraining.encoder_path, safe_mode=True)
+    classifier = keras_vit.create_model("vit_nano_patch4_28", image_size=12, channels=1, num_classes=5)
+    load_encoder_weights(classifier, encoder)
+    expected = keras_vit.layers.resample_position_embeddings(
+        encoder.get_layer("patch_encoder").position_embedding, (2, 2), (3, 3))
+    np.testing.assert_allclose(classifier.get_layer("patch_encoder").position_embedding.numpy(), expected, atol=1e-6)
+    wrong = keras_vit.create_model("vit_micro_patch4_28", image_size=8, channels=1)
+    with pytest.raises(KerasViTError, match=r"does not fit model .*patch_encoder/projection/kernel has shape"):
+        load_encoder_weights(wrong, encoder)
 
 
 def test_pvt_v1_position_embeddings_are_resampled_when_a_classifier_loads_another_image_size():

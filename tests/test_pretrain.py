@@ -1,18 +1,16 @@
-"""Masked-image pretraining: the masks, the loss on masked patches only, a run and its files, the encoder it
-leaves, resuming, and the CLI."""
+"""Masked-image pretraining: the masks, the loss on masked patches only, a run and its files, resuming, and the CLI
+(the encoder it leaves, loaded into a classifier: test_finetune.py)."""
 
 import csv
 import json
 import math
 
-import keras
 import numpy as np
 import pytest
 
 import keras_vit
 from keras_vit import KerasViTError, cli
-from keras_vit.pretrain import (MaskTokens, RandomMasking, build_mae, load_encoder_weights,
-                                masked_reconstruction_loss, visible_count)
+from keras_vit.pretrain import MaskTokens, RandomMasking, build_mae, masked_reconstruction_loss, visible_count
 from keras_vit.training import trainer
 from keras_vit.training.callbacks import RaiseOnNaN
 
@@ -104,29 +102,6 @@ def test_a_short_pretraining_lowers_the_loss_and_writes_its_files(pretrained):
 def test_a_finished_pretraining_is_not_silently_run_again(pretrained):
     with pytest.raises(KerasViTError, match="already holds a finished run"):
         keras_vit.pretrain(**TINY, epochs=3, output_dir=pretrained.output_dir)
-
-
-def test_the_saved_encoder_loads_into_a_classifier_with_no_weight_left_over(pretrained):
-    encoder = keras.saving.load_model(pretrained.encoder_path, safe_mode=True)
-    classifier = keras_vit.create_model("vit_nano_patch4_28", image_size=8, channels=1, num_classes=3)
-    loaded = load_encoder_weights(classifier, encoder)
-    assert sorted(loaded) == sorted(weight.path for weight in classifier.weights if not weight.path.startswith("head"))
-    trained = {weight.path: weight for weight in pretrained.autoencoder.weights}
-    weights = {weight.path: weight for weight in classifier.weights}
-    for path in loaded:
-        np.testing.assert_array_equal(weights[path].numpy(), trained[path].numpy(), err_msg=path)
-
-
-def test_resampled_position_embeddings_when_the_image_size_changes(pretrained):
-    encoder = keras.saving.load_model(pretrained.encoder_path, safe_mode=True)
-    classifier = keras_vit.create_model("vit_nano_patch4_28", image_size=12, channels=1, num_classes=5)
-    load_encoder_weights(classifier, encoder)
-    expected = keras_vit.layers.resample_position_embeddings(
-        encoder.get_layer("patch_encoder").position_embedding, (2, 2), (3, 3))
-    np.testing.assert_allclose(classifier.get_layer("patch_encoder").position_embedding.numpy(), expected, atol=1e-6)
-    wrong = keras_vit.create_model("vit_micro_patch4_28", image_size=8, channels=1)
-    with pytest.raises(KerasViTError, match=r"does not fit model .*patch_encoder/projection/kernel has shape"):
-        load_encoder_weights(wrong, encoder)
 
 
 class _StopAtEpoch(RaiseOnNaN):

@@ -28,7 +28,8 @@ def test_every_preset_has_a_recipe_matching_its_size():
 
 
 def test_the_convolutional_stem_presets_count_as_small_for_pretraining_and_fine_tuning():
-    from keras_vit.pretrain.recipe import default_layer_decay, finetuning_recipe, pretraining_recipe
+    from keras_vit.finetuning import default_layer_decay, finetuning_recipe
+    from keras_vit.pretrain.recipe import pretraining_recipe
 
     for name in ("vitc_nano_patch4_28", "vit_nano_patch4_28"):
         assert pretraining_recipe(name).name == "mae-small" and default_layer_decay(name) == 1.0, name

@@ -1,4 +1,5 @@
-"""Masked-image pretraining (MAE, He et al. 2021): masking, the autoencoder, its loss, `pretrain`.
+"""Masked-image pretraining (MAE, He et al. 2021): masking, the autoencoder, its loss, `pretrain` (fine-tuning its
+encoder: `keras_vit.finetuning`).
 
 Example:
     >>> result = keras_vit.pretrain("vit_nano_patch4_28", dataset="digits", epochs=10)
@@ -12,7 +13,6 @@ __getattr__, __dir__ = lazy_names(__name__, {  # imported on first use: `pretrai
     "MaskedAutoencoder": "keras_vit.pretrain.autoencoder:MaskedAutoencoder",
     "build_mae": "keras_vit.pretrain.autoencoder:build_mae",
     "decoder_defaults": "keras_vit.pretrain.autoencoder:decoder_defaults",
-    "load_encoder_weights": "keras_vit.pretrain.encoder_weights:load_encoder_weights",
     "masked_reconstruction_loss": "keras_vit.pretrain.loss:masked_reconstruction_loss",
     "MaskTokens": "keras_vit.pretrain.mask_tokens:MaskTokens",
     "RandomMasking": "keras_vit.pretrain.masking:RandomMasking",
@@ -20,7 +20,5 @@ __getattr__, __dir__ = lazy_names(__name__, {  # imported on first use: `pretrai
     "ENCODER_FILE": "keras_vit.pretrain.pretrainer:ENCODER_FILE",
     "PretrainResult": "keras_vit.pretrain.pretrainer:PretrainResult",
     "pretrain": "keras_vit.pretrain.pretrainer:pretrain",
-    "default_layer_decay": "keras_vit.pretrain.recipe:default_layer_decay",
-    "finetuning_recipe": "keras_vit.pretrain.recipe:finetuning_recipe",
     "pretraining_recipe": "keras_vit.pretrain.recipe:pretraining_recipe",
 })

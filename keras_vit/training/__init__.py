@@ -1,5 +1,5 @@
 """Training: optimizer, learning-rate schedule, layer-wise decay, and the `train` entry point (`finetune`: in
-`keras_vit.training.finetune`, which builds on `keras_vit.pretrain`)."""
+`keras_vit.finetuning`, which builds on this package and `keras_vit.pretrain`)."""
 
 from keras_vit.lazy import lazy_names
 

@@ -129,3 +129,15 @@ def recommended_recipe(model):
         if re.match(pattern, model):
             return recipe
     raise KerasViTError(f"No recommended recipe for model '{model}'; pass every training argument explicitly.")
+
+
+def is_small(model):
+    """Whether preset `model` takes a small recipe ("small", "small_conv"): a nano or micro preset, any family.
+
+    Pretraining and fine-tuning keep its augmentation, epochs and warmup for these presets.
+
+    Example:
+        >>> is_small("vitc_nano_patch4_28"), is_small("vit_base_patch16_224")
+        (True, False)
+    """
+    return recommended_recipe(model).name in ("small", "small_conv")
