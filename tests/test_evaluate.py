@@ -11,7 +11,6 @@ import keras_vit
 from keras_vit import cli
 from keras_vit.errors import KerasViTError
 from keras_vit.inference.metrics import classification_metrics
-from keras_vit.models import save_classifier
 
 DIGITS = [str(index) for index in range(10)]
 
@@ -39,7 +38,8 @@ def model_file(tmp_path_factory):
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(images, labels, epochs=3, batch_size=64, verbose=0)
     path = tmp_path_factory.mktemp("model") / "model.keras"
-    save_classifier(model, path, DIGITS)
+    model.class_names = DIGITS
+    model.save(path)
     return path
 
 
@@ -118,10 +118,13 @@ def _cli_error(argv, capsys):
 
 def test_class_names_that_differ_from_the_models_are_named(tmp_path, capsys):
     path = tmp_path / "letters.keras"
-    save_classifier(_tiny_vit(), path, [*DIGITS[:8], "eight", "nine"])
+    model = _tiny_vit()
+    model.class_names = [*DIGITS[:8], "eight", "nine"]
+    model.save(path)
     message = _cli_error(["evaluate", str(path)], capsys)
     assert "only in the data: ['8', '9']; only in the model: ['eight', 'nine']" in message
-    save_classifier(_tiny_vit(), path, DIGITS[::-1])
+    model.class_names = DIGITS[::-1]
+    model.save(path)
     with pytest.raises(KerasViTError, match="same names in another order"):
         keras_vit.evaluate_model(path)
 

@@ -9,7 +9,6 @@ import keras_vit
 from keras_vit import cli
 from keras_vit.errors import KerasViTError
 from keras_vit.inference import load_image
-from keras_vit.models import save_classifier
 from keras_vit.viz import attention_model, attention_rollout, grad_cam, rollout
 
 IMAGE_SIZE = (8, 12)  # a 2x3 patch grid: a transposed reshape would show
@@ -106,7 +105,8 @@ def test_rollout_and_grad_cam_refuse_the_other_architecture(seeded):
 
 def _saved(model, tmp_path):
     path = tmp_path / f"{model.name}.keras"
-    save_classifier(model, path, ["cat", "dog", "bird"])
+    model.class_names = ["cat", "dog", "bird"]
+    model.save(path)
     return path
 
 

@@ -29,7 +29,6 @@ from keras_vit.data.image_guards import (DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES, 
                                         DEFAULT_MAX_PIXELS)
 from keras_vit.export.saved_model import DEFAULT_MAX_BATCH, DEFAULT_PARALLEL_DECODES
 from keras_vit.export.serving_layout import version_directory
-from keras_vit.models import save_classifier
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CLASS_NAMES = ["ant", "bee", "cat", "dog", "eel"]
@@ -284,7 +283,8 @@ def test_versions_count_up_and_are_never_overwritten(tmp_path):
 
 def test_a_keras_file_exports_from_the_command_line_with_its_class_names(tmp_path, capsys):
     model = _tiny_model("vit")
-    save_classifier(model, tmp_path / "model.keras", CLASS_NAMES)
+    model.class_names = CLASS_NAMES
+    model.save(tmp_path / "model.keras")
     argv = ["export", str(tmp_path / "model.keras"), "--format", "saved_model", "--output", str(tmp_path / "serving"),
             "--name", "pets", "--version", "4", "--max-batch", "2"]
     assert main(argv) == 0

@@ -13,7 +13,6 @@ from keras_vit import cli
 from keras_vit.data import decode_image
 from keras_vit.errors import KerasViTError
 from keras_vit.export import export_saved_model
-from keras_vit.models import save_classifier
 
 CLASS_NAMES = ["cat", "dog", "bird", "hippopotamus"]
 
@@ -23,7 +22,8 @@ def model_file(tmp_path, seeded):
     model = keras_vit.build_vit(image_size=8, patch_size=4, channels=3, num_classes=4, embed_dim=8, depth=1,
                                 num_heads=2, mlp_dim=8)
     path = tmp_path / "model.keras"
-    save_classifier(model, path, CLASS_NAMES)
+    model.class_names = CLASS_NAMES
+    model.save(path)
     return path
 
 

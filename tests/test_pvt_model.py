@@ -13,7 +13,7 @@ import pvt_numpy
 from keras_vit import KerasViTError, layers
 from keras_vit.cli import main
 from keras_vit.inference.predict import load_image
-from keras_vit.models import PRESETS, count_pvt_parameters, save_classifier
+from keras_vit.models import PRESETS, count_pvt_parameters
 from keras_vit.viz.saliency import grad_cam
 from test_swin_model import dtype_policy, images, randomize, trainable_parameters  # noqa: F401 (helpers, a fixture)
 
@@ -289,7 +289,8 @@ def test_explain_writes_a_grad_cam_png_for_a_pvt(tmp_path):
     model = tiny_pvt(2, num_classes=3)
     randomize(model, seed=22)
     path = tmp_path / "pvt.keras"
-    save_classifier(model, path, ["cat", "dog", "bird"])
+    model.class_names = ["cat", "dog", "bird"]
+    model.save(path)
     image = tmp_path / "image.png"
     image.write_bytes(tf.io.encode_png(images((22, 18, 3), seed=23).astype("uint8")).numpy())
     heatmap = keras_vit.explain_image(path, image, tmp_path / "explained.png")

@@ -87,6 +87,8 @@ def test_a_run_leaves_the_best_model_logs_history_and_curves_and_traces_its_step
     assert len(traced) == 1, "the optimizer is built before fit: no variable created in the traced step"
     model, class_names = keras_vit.models.load_classifier(result.best_model_path)
     assert class_names == [str(digit) for digit in range(10)] and model.output_shape == (None, 10)
+    assert keras_vit.models.model_metadata(model).preset == TINY["model"]
+    assert [path.name for path in result.output_dir.glob("*.json")] == ["run.json"], "no class names file"
     assert any((result.output_dir / "logs").rglob("events.out.tfevents.*"))
     assert result.curves_path.is_file() and _epochs_logged(result.history_path) == [0, 1]
     assert not (result.output_dir / "backup").exists()

@@ -34,13 +34,13 @@ def export_saved_model(model_path_or_model, base_dir, name=None, version=None, c
     The class names are constants of the graph, and also written to `assets/class_names.txt`, one a line.
 
     Args:
-        model_path_or_model: a `keras.Model` (pixels in [0, 255] -> logits) or the path of a `.keras` file written
-            by `save_classifier` (loaded with `load_classifier`, in safe mode, with its class names).
+        model_path_or_model: a `keras.Model` (pixels in [0, 255] -> logits) or the path of a `.keras` file (loaded
+            with `load_classifier`, in safe mode, with the class names it carries).
         base_dir: the folder holding one folder per model name.
         name: model name; default the Keras model's name.
         version: positive integer; default one more than the largest existing version (1 if none). An existing
             version is never overwritten.
-        class_names: one per output; default those saved with the `.keras` file, else "0", "1", ...
+        class_names: one per output; default those the model carries (`model_metadata`), else "0", "1", ...
         top_k: classes in `top_k_classes` / `top_k_scores` (capped at the number of classes).
         max_bytes: largest encoded image accepted by `serving_default`.
         max_pixels: largest width x height, read from the image header, accepted by `serving_default`; also the

@@ -11,7 +11,7 @@ from keras_vit.data import DEFAULT_DATASET, load_dataset, named_image_errors, sp
 from keras_vit.data.splits import joined
 from keras_vit.errors import KerasViTError
 from keras_vit.inference.metrics import ClassificationMetrics, classification_metrics
-from keras_vit.models.saving import class_names_path, load_classifier
+from keras_vit.models import load_classifier, model_metadata
 from keras_vit.viz import plot_confusion_matrix
 
 SPLITS = ("test", "validation", "train", "all")  # "all": every image of the dataset (or folder), its splits joined
@@ -32,12 +32,13 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
     """Evaluates a classifier on a split of a dataset and writes its confusion matrix as a PNG.
 
     The data are loaded as `train` loads them, at the model's input size and channel count (image folders and
-    TFDS/IDX images are resized to it). When the model has a class names file beside it, the data's class names
-    must be the same, in the same order. Figures are those of `classification_metrics` (top-5 accuracy is 1.0 for
+    TFDS/IDX images are resized to it). When the model carries class names (`model_metadata`), the data's class
+    names must be the same, in the same order. Figures are those of `classification_metrics` (top-5 accuracy is 1.0 for
     a model with fewer than 5 classes).
 
     Args:
-        model_path: a `.keras` file saved by `save_classifier`, or a `keras.Model` (then `output` is required).
+        model_path: a `.keras` file (loaded with `load_classifier`, in safe mode), or a `keras.Model` (then
+            `output` is required).
         dataset: "digits", "mnist", "fashion_mnist" or "tfds:NAME"; ignored when `data_dir` is an image folder.
         data_dir: folder with one sub-folder of images per class (with "mnist"/"fashion_mnist": their IDX files).
         split: "test", "validation", "train", or "all": every image, e.g. of a folder of a dataset's test images.
@@ -73,7 +74,7 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
     image_shape = tuple(model.input_shape[1:])
     data = load_dataset(dataset, data_dir=data_dir, image_size=image_shape[:2], channels=image_shape[2],
                         idx_dir=idx_dir, tfds_data_dir=tfds_data_dir)
-    _check_data_fits(data, image_shape, class_names, _has_class_names_file(model_path))
+    _check_data_fits(data, image_shape, class_names, model_metadata(model).class_names is not None)
     if split == "all":
         images = functools.reduce(joined, [part for part in (data.train, data.validation, data.test) if part])
     else:
@@ -105,10 +106,6 @@ def _scores(model, images, tta):
         return logits
     mirrored = np.asarray(model.predict_on_batch(tf.image.flip_left_right(images)), dtype="float32")
     return np.log((tf.nn.softmax(logits).numpy() + tf.nn.softmax(mirrored).numpy()) / 2)
-
-
-def _has_class_names_file(model_path):
-    return isinstance(model_path, (str, pathlib.Path)) and class_names_path(model_path).is_file()
 
 
 def _check_data_fits(data, image_shape, class_names, names_known):

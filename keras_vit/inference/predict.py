@@ -49,8 +49,8 @@ def predict_images(model_path, image_paths, top_k=5):
     """The `top_k` most probable classes of each image, with their probabilities (softmax of the logits).
 
     Args:
-        model_path: a `.keras` file saved by `save_classifier` (class names from its sidecar file), or a SavedModel
-            folder written by `keras-vit export --format saved_model`.
+        model_path: a `.keras` file (loaded with `load_classifier`, in safe mode, with the class names it
+            carries), or a SavedModel folder written by `keras-vit export --format saved_model`.
         image_paths: JPEG, PNG, BMP or GIF files; each is decoded and resized as in training.
         top_k: how many classes to return per image (all of them if the model has fewer).
 

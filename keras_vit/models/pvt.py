@@ -7,6 +7,7 @@ from keras_vit.layers import ImageNormalization, TokenPooling
 from keras_vit.layers.pvt_block import PVTBlock
 from keras_vit.layers.pvt_embedding import PyramidPatchEmbedding, embedded_size
 from keras_vit.layers.pvt_position import StagePositionEmbedding
+from keras_vit.models.image_model import ImageModel
 from keras_vit.models.swin import IMAGENET_MEAN, IMAGENET_STD
 from keras_vit.models.vit import drop_path_rates, image_size_pair
 
@@ -63,7 +64,8 @@ def build_pvt(image_size=224, version=2, patch_size=4, channels=3, num_classes=1
         name: model name.
 
     Returns:
-        A `keras.Model` from (batch, height, width, channels) pixels to (batch, num_classes) logits.
+        An `ImageModel` (a functional `keras.Model`) from (batch, height, width, channels) pixels to (batch,
+            num_classes) logits.
 
     Raises:
         KerasViTError: a grid too small for a stage's patches or reduction, heads that do not divide a stage's
@@ -107,7 +109,7 @@ def build_pvt(image_size=224, version=2, patch_size=4, channels=3, num_classes=1
         x = TokenPooling(pooling, name="pool")(x)
     if include_top:
         x = keras.layers.Dense(num_classes, activation=classifier_activation, dtype="float32", name="head")(x)
-    return keras.Model(images, x, name=name)
+    return ImageModel(images, x, name=name)
 
 
 def count_pvt_parameters(image_size=224, version=2, patch_size=4, channels=3, num_classes=1000,

@@ -63,20 +63,22 @@ def create_model(name, /, **overrides):
             drop_path_rate, ...).
 
     Returns:
-        An uncompiled `keras.Model` taking pixels in [0, 255] and returning logits.
+        An uncompiled `ImageModel` taking pixels in [0, 255] and returning logits, whose `preset` is `name`.
 
     Raises:
         KerasViTError: unknown name (the message lists the closest ones) or unknown argument.
 
     Example:
         >>> model = create_model("vit_nano_patch4_32", num_classes=100)
-        >>> model.output_shape
-        (None, 100)
+        >>> model.output_shape, model.preset
+        ((None, 100), 'vit_nano_patch4_32')
     """
     config = preset_config(name, **overrides)
     builder = _BUILDERS[config.pop("architecture")]
     config.setdefault("name", name)
-    return builder(**config)
+    model = builder(**config)
+    model.preset = name
+    return model
 
 
 def count_parameters(name, /, **overrides):

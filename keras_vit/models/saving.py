@@ -1,4 +1,9 @@
-"""Saving and loading trained classifiers as `.keras` files, with their class names beside them."""
+"""Loading keras_vit models from `.keras` files, safely, with the class names and preset they carry.
+
+A model saves its class names and preset in its own config (`ImageModel`): `model.save(path)` writes them, and no
+file beside it. Files of earlier versions, saved as plain functional models, load with the class names of the
+`<stem>.class_names.json` they wrote beside them and the preset of their run folder's run.json.
+"""
 
 import json
 import pathlib
@@ -6,51 +11,28 @@ import pathlib
 import keras
 
 from keras_vit.errors import KerasViTError
+from keras_vit.models.image_model import ImageModel, model_metadata
 
 
-def class_names_path(model_path):
-    """Where the class names of `model_path` live: `<folder>/<stem>.class_names.json`.
-
-    Example:
-        >>> class_names_path("runs/digits/model.keras")
-        PosixPath('runs/digits/model.class_names.json')
-    """
-    model_path = pathlib.Path(model_path)
-    return model_path.with_name(f"{model_path.stem}.class_names.json")
-
-
-def save_classifier(model, path, class_names):
-    """Saves `model` to the `.keras` file `path` and its class names to `class_names_path(path)`.
-
-    Example:
-        >>> save_classifier(model, "runs/digits/model.keras", ["0", "1", "2"])
-    """
-    path = pathlib.Path(path)
-    if len(class_names) != model.output_shape[-1]:
-        raise KerasViTError(f"{len(class_names)} class names for a model with {model.output_shape[-1]} outputs.")
-    model.save(path)
-    class_names_path(path).write_text(json.dumps(list(class_names), indent=1))
-
-
-def load_classifier(path):
-    """Loads a `.keras` classifier with `safe_mode=True` and its class names.
+def load_image_model(path):
+    """Loads a `.keras` file with `safe_mode=True`, as a model that carries its class names and preset if known.
 
     Args:
-        path: a `.keras` file written by `save_classifier` (or any Keras classifier; its classes are then named
-            "0", "1", ...), or a `keras.Model` already in memory, returned as it is with classes "0", "1", ...
+        path: a `.keras` file: an `ImageModel` saved by keras_vit (a `train` output's model.keras, a pretraining's
+            encoder.keras, ...), a file of an earlier keras_vit (its class names and preset are then read from
+            `<stem>.class_names.json` and `run.json` beside it), or any other Keras model.
 
     Returns:
-        (model, class_names).
+        The `keras.Model`; read its class names and preset with `model_metadata`.
 
     Raises:
         KerasViTError: the file is missing or is not a `.keras` file, or it holds a Lambda layer (arbitrary Python
             code, which safe mode refuses to run).
 
     Example:
-        >>> model, class_names = load_classifier("runs/digits/model.keras")
+        >>> model_metadata(load_image_model("runs/digits/model.keras")).class_names
+        ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
     """
-    if isinstance(path, keras.Model):
-        return path, [str(index) for index in range(path.output_shape[-1])]
     path = pathlib.Path(path)
     if not path.is_file():
         raise KerasViTError(f"Model file '{path}' does not exist.")
@@ -64,9 +46,37 @@ def load_classifier(path):
                 f"Model file '{path}' holds a Lambda layer, i.e. arbitrary Python code; keras_vit loads models with "
                 f"safe_mode=True and refuses it. Rebuild the model without Lambda layers.") from None
         raise
-    names_file = class_names_path(path)
-    if names_file.is_file():
-        class_names = json.loads(names_file.read_text())
-    else:
-        class_names = [str(index) for index in range(model.output_shape[-1])]
-    return model, class_names
+    return model if isinstance(model, ImageModel) else _with_side_files(model, path)
+
+
+def load_classifier(path):
+    """Loads a `.keras` classifier with `load_image_model` (safe mode) and its class names.
+
+    Args:
+        path: a `.keras` file (see `load_image_model`), or a `keras.Model` already in memory, returned as it is.
+
+    Returns:
+        (model, class_names): the names the model carries, else "0", "1", ...
+
+    Raises:
+        KerasViTError: as `load_image_model`.
+
+    Example:
+        >>> model, class_names = load_classifier("runs/digits/model.keras")
+    """
+    model = path if isinstance(path, keras.Model) else load_image_model(path)
+    class_names = model_metadata(model).class_names
+    return model, class_names or [str(index) for index in range(model.output_shape[-1])]
+
+
+def _with_side_files(model, path):
+    """`model`, loaded from `path`, as an `ImageModel` with the class names and preset an earlier keras_vit wrote
+    beside it (`<stem>.class_names.json`, the run folder's run.json); as it is when neither file is there."""
+    names_file = path.with_name(f"{path.stem}.class_names.json")
+    run_file = path.parent / "run.json"  # keras_vit.training.run_folder.RUN_FILE
+    if not (names_file.is_file() or run_file.is_file()):
+        return model
+    preset = json.loads(run_file.read_text()).get("model") if run_file.is_file() else None
+    return ImageModel(model.inputs, model.outputs, name=model.name,
+                      class_names=json.loads(names_file.read_text()) if names_file.is_file() else None,
+                      preset=preset if isinstance(preset, str) else None)

@@ -9,6 +9,7 @@ from keras_vit.layers.patches import check_patch_grid
 from keras_vit.layers.swin_attention import CPB_HIDDEN_DIM
 from keras_vit.layers.swin_block import SwinTransformerBlock
 from keras_vit.layers.swin_windows import effective_window
+from keras_vit.models.image_model import ImageModel
 from keras_vit.models.vit import drop_path_rates, image_size_pair
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -63,7 +64,8 @@ def build_swin(image_size=224, patch_size=4, channels=3, num_classes=1000, embed
             bias. None: every stage's own window.
 
     Returns:
-        A `keras.Model` from (batch, height, width, channels) pixels to (batch, num_classes) logits.
+        An `ImageModel` (a functional `keras.Model`) from (batch, height, width, channels) pixels to (batch,
+            num_classes) logits.
 
     Raises:
         KerasViTError: an image size not divisible by the patch size, a grid the 2x2 merging cannot halve, heads
@@ -106,7 +108,7 @@ def build_swin(image_size=224, patch_size=4, channels=3, num_classes=1000, embed
         x = TokenPooling(pooling, name="pool")(x)
     if include_top:
         x = keras.layers.Dense(num_classes, activation=classifier_activation, dtype="float32", name="head")(x)
-    return keras.Model(images, x, name=name)
+    return ImageModel(images, x, name=name)
 
 
 def count_swin_parameters(image_size=224, patch_size=4, channels=3, num_classes=1000, embed_dim=96,

@@ -7,6 +7,7 @@ from keras_vit.layers import ConvStem, ImageNormalization, PatchEncoder, Patches
 from keras_vit.layers.conv_stem import conv_stem_strides
 from keras_vit.layers.patches import check_patch_grid
 from keras_vit.layers.token_pooling import POOLINGS
+from keras_vit.models.image_model import ImageModel
 
 
 def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed_dim=768, depth=12, num_heads=12,
@@ -43,7 +44,8 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
         name: model name.
 
     Returns:
-        A `keras.Model` from (batch, height, width, channels) pixels to (batch, num_classes) logits.
+        An `ImageModel` (a functional `keras.Model`) from (batch, height, width, channels) pixels to (batch,
+            num_classes) logits.
 
     Example:
         >>> model = build_vit(image_size=32, patch_size=4, num_classes=10, embed_dim=64, depth=4, num_heads=4,
@@ -71,7 +73,7 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
     x = pool(norm(x)) if pooling == "token" else norm(pool(x))
     if include_top:
         x = keras.layers.Dense(num_classes, activation=classifier_activation, dtype="float32", name="head")(x)
-    return keras.Model(images, x, name=name)
+    return ImageModel(images, x, name=name)
 
 
 def count_vit_parameters(image_size=224, patch_size=16, channels=3, num_classes=1000, embed_dim=768, depth=12,

@@ -1,16 +1,13 @@
-"""A classifier and its class names saved with `keras_vit.atomic_files.atomic_write`: complete, or absent."""
+"""A model saved to a `.keras` file with `keras_vit.atomic_files.atomic_write`: complete, or absent."""
 
-from keras_vit.atomic_files import atomic_write, publish_file
-from keras_vit.models.saving import class_names_path, save_classifier
+from keras_vit.atomic_files import atomic_write
 
 
-def save_classifier_atomically(model, path, class_names):
-    """`save_classifier`, each of its two files (the `.keras` file, then its class names) written atomically.
+def save_model_atomically(model, path):
+    """`model.save(path)`, written atomically; the file holds the class names and preset the model carries.
 
     Example:
-        >>> save_classifier_atomically(model, "runs/digits/model.keras", ["0", "1", "2"])
+        >>> save_model_atomically(model, "runs/digits/model.keras")
     """
     with atomic_write(path) as temporary:
-        save_classifier(model, temporary, class_names)
-        publish_file(class_names_path(temporary), class_names_path(path))
-
+        model.save(temporary)

@@ -11,29 +11,29 @@ import keras
 from keras_vit.atomic_files import atomic_write, write_text_atomically
 from keras_vit.errors import KerasViTError
 from keras_vit.kill_points import kill_point
-from keras_vit.training.atomic_saves import save_classifier_atomically
+from keras_vit.training.atomic_saves import save_model_atomically
 
 
-class SaveBestClassifier(keras.callbacks.Callback):
-    """Saves the model with its class names (`save_classifier_atomically`) whenever validation accuracy improves.
+class SaveBestModel(keras.callbacks.Callback):
+    """Saves the model (`save_model_atomically`) whenever validation accuracy improves.
 
-    `keras.callbacks.ModelCheckpoint` cannot write the class names beside the model, hence this callback.
+    `keras.callbacks.ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True)` would do, but it writes the
+    `.keras` file in place (a kill during the write leaves a truncated file) and saves the model that `fit` trains
+    (a `MultiWorkerModel` under a multi-worker strategy, not the functional model that carries the class names).
 
     Args:
         path: the `.keras` file to write.
-        class_names: the class names saved beside it.
         best: validation accuracy to beat (of epochs already run, when training resumes).
         model: the model to save, when not the one trained (e.g. the functional model whose layers a
             `MultiWorkerModel` trains).
 
     Example:
-        >>> model.fit(..., validation_data=..., callbacks=[SaveBestClassifier("run/best.keras", ["cat", "dog"])])
+        >>> model.fit(..., validation_data=..., callbacks=[SaveBestModel("run/best.keras")])
     """
 
-    def __init__(self, path, class_names, best=-math.inf, model=None):
+    def __init__(self, path, best=-math.inf, model=None):
         super().__init__()
         self.path = path
-        self.class_names = class_names
         self.best = best
         self.saved_model = model
 
@@ -41,7 +41,7 @@ class SaveBestClassifier(keras.callbacks.Callback):
         accuracy = (logs or {}).get("val_accuracy")
         if accuracy is not None and accuracy > self.best:
             self.best = accuracy
-            save_classifier_atomically(self.saved_model or self.model, self.path, self.class_names)
+            save_model_atomically(self.saved_model or self.model, self.path)
 
 
 class RaiseOnNaN(keras.callbacks.Callback):

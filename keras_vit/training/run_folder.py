@@ -28,8 +28,8 @@ STATE = "state"  # the key of run.json that holds the state
 PLAN = "planned_epochs"  # the key of run.json that holds the epochs a time budget planned (`record_plan`)
 TRAINING, TRAINED, FINISHED = "training", "trained", "finished"
 FINAL_MODELS = ("model.keras", "encoder.keras")  # written when a training (or a pretraining) run ends
-RUN_OUTPUTS = (RUN_FILE, HISTORY_FILE, *FINAL_MODELS, "model.class_names.json", "best.keras",
-               "best.class_names.json", "training_curves.png", "reconstruction.png")
+RUN_OUTPUTS = (RUN_FILE, HISTORY_FILE, *FINAL_MODELS, "best.keras", "training_curves.png", "reconstruction.png",
+               "model.class_names.json", "best.class_names.json")  # the class names of runs of earlier versions
 
 
 def prepare_run_folder(output_dir, arguments, overwrite=False):

@@ -17,8 +17,8 @@ from keras_vit.errors import KerasViTError
 from keras_vit.kill_points import kill_point
 from keras_vit.models import create_model, preset_config
 from keras_vit.models.vit import image_size_pair
-from keras_vit.training.atomic_saves import save_classifier_atomically
-from keras_vit.training.callbacks import IntervalBackupAndRestore, KillPoints, RaiseOnNaN, SaveBestClassifier
+from keras_vit.training.atomic_saves import save_model_atomically
+from keras_vit.training.callbacks import IntervalBackupAndRestore, KillPoints, RaiseOnNaN, SaveBestModel
 from keras_vit.training.epochs import epoch_steps
 from keras_vit.training.history import HistoryLogger, read_history
 from keras_vit.training.optimizer import build_optimizer
@@ -429,6 +429,7 @@ def fit_classifier(name, config, recipe, network, options, ema_momentum=None, au
     with run.strategy.scope():
         with precision_scope(run.precision):
             classifier = network(data.image_shape[:2], data.image_shape[2], data.num_classes)
+        classifier.class_names = data.class_names  # saved in its .keras files
         trained = distributable(classifier, run.strategy)
         optimizer = run.optimizer(recipe, ema_momentum)
         trained.compile(
@@ -443,12 +444,12 @@ def fit_classifier(name, config, recipe, network, options, ema_momentum=None, au
     validation_batches = None if data.validation is None else run.batches(data.validation)
     best = max(run.earlier_history().get("val_accuracy", []), default=-math.inf)
     history = run.fit(trained, train_batches, validation_batches,
-                      [SaveBestClassifier(run.run_dir / "best.keras", data.class_names, model=classifier, best=best)])
+                      [SaveBestModel(run.run_dir / "best.keras", model=classifier, best=best)])
     with named_image_errors(data.test):
         test_loss, test_accuracy = trained.evaluate(run.batches(data.test), verbose=0)
     result = TrainResult(classifier, history, float(test_accuracy), float(test_loss), data.sizes["test"],
                          run.run_dir)
-    save_classifier_atomically(classifier, result.model_path, data.class_names)
+    save_model_atomically(classifier, result.model_path)
     result.plot_curves(f"{name} on {options.data_dir or options.dataset}")
     finish_run(run.run_dir, [result.model_path, result.curves_path])
     return result
