@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_vit.errors import KerasViTError
+from keras_vit.layers.flat_dense import flat_dense
 
 # Backends whose `keras.ops.dot_product_attention` is a fused kernel: JAX (cuDNN flash attention on GPUs, Splash on
 # TPUs, XLA elsewhere) and torch (scaled_dot_product_attention). On TensorFlow it is the same matmuls and softmax,
@@ -54,7 +55,7 @@ def _merge_and_project(layer, attended, training):
     """(batch, tokens, heads, d) -> (batch, tokens, heads * d) -> projection -> dropout."""
     # The queries' token count: spatial-reduction attention has fewer keys and values than queries.
     attended = ops.reshape(attended, (-1, ops.shape(attended)[1], attended.shape[2] * attended.shape[3]))
-    return layer.projection_dropout(layer.projection(attended), training=training)
+    return layer.projection_dropout(flat_dense(layer.projection, attended), training=training)
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -102,7 +103,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     def call(self, inputs, training=None, return_attention_scores=False):
         fused = takes_fused_path(self, training, return_attention_scores)
-        query, key, value = split_heads(self.qkv(inputs), self.num_heads, heads_first=not fused)
+        query, key, value = split_heads(flat_dense(self.qkv, inputs), self.num_heads, heads_first=not fused)
         if fused:
             return fused_attend_and_project(self, query, key, value, training, scale=self.head_dim ** -0.5)
         logits = ops.matmul(query * (self.head_dim ** -0.5), ops.transpose(key, (0, 1, 3, 2)))

@@ -1,13 +1,17 @@
 """The two-layer feed-forward network of a transformer block."""
 
 import keras
+from keras import ops
+
+from keras_vit.layers.flat_dense import exact_gelu
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
 class MLP(keras.layers.Layer):
     """Dense(hidden_dim, GELU) -> dropout -> Dense(back to the input width) -> dropout.
 
-    GELU is the exact (erf) form, as in the reference ViT and Swin.
+    GELU is the exact (erf) form, as in the reference ViT and Swin, computed in float32 (`exact_gelu`). The Dense
+    layers multiply the tokens as one (rows, width) matrix (see `flat_dense`).
 
     Args:
         hidden_dim: width of the hidden layer.
@@ -32,9 +36,10 @@ class MLP(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        hidden = keras.activations.gelu(self.fc1(inputs), approximate=False)
-        hidden = self.dropout(hidden, training=training)
-        return self.dropout(self.fc2(hidden), training=training)
+        rows = ops.reshape(inputs, (-1, inputs.shape[-1]))
+        hidden = self.dropout(exact_gelu(self.fc1(rows)), training=training)
+        outputs = self.dropout(self.fc2(hidden), training=training)
+        return ops.reshape(outputs, ops.shape(inputs))
 
     def compute_output_shape(self, input_shape):
         return input_shape

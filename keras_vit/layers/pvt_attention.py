@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_vit.errors import KerasViTError
 from keras_vit.layers.attention import attend_and_project, fused_attend_and_project, split_heads, takes_fused_path
+from keras_vit.layers.flat_dense import exact_gelu, flat_dense
 
 # PVT v2's linear SRA pools keys and values to a fixed 7x7 grid, whatever the image size.
 LINEAR_POOL_SIZE = 7
@@ -141,13 +142,13 @@ class SpatialReductionAttention(keras.layers.Layer):
         reduced = self.reduction(grid)
         reduced = self.norm(ops.reshape(reduced, (-1, self.key_grid[0] * self.key_grid[1], dim)))
         if self.linear:
-            reduced = keras.activations.gelu(reduced, approximate=False)
+            reduced = exact_gelu(reduced)
         return reduced
 
     def call(self, inputs, training=None, return_attention_scores=False):
         fused = takes_fused_path(self, training, return_attention_scores)
-        query = split_heads(self.query(inputs), self.num_heads, parts=1, heads_first=not fused)[0]
-        key, value = split_heads(self.key_value(self.reduced_tokens(inputs)), self.num_heads, parts=2,
+        query = split_heads(flat_dense(self.query, inputs), self.num_heads, parts=1, heads_first=not fused)[0]
+        key, value = split_heads(flat_dense(self.key_value, self.reduced_tokens(inputs)), self.num_heads, parts=2,
                                  heads_first=not fused)
         if fused:
             return fused_attend_and_project(self, query, key, value, training, scale=self.head_dim ** -0.5)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.errors import KerasViTError
+from keras_vit.layers.flat_dense import exact_gelu, flat_dense
 from keras_vit.layers.mlp import MLP
 from keras_vit.layers.pvt_attention import as_grid
 
@@ -42,13 +43,13 @@ class DepthwiseConvMLP(MLP):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
-        hidden = self.fc1(inputs)
+        hidden = flat_dense(self.fc1, inputs)
         if self.extra_relu:
             hidden = ops.relu(hidden)
         hidden = self.depthwise(ops.reshape(hidden, (-1, *self.grid_size, self.hidden_dim)))
         hidden = ops.reshape(hidden, (-1, self.grid_size[0] * self.grid_size[1], self.hidden_dim))
-        hidden = self.dropout(keras.activations.gelu(hidden, approximate=False), training=training)
-        return self.dropout(self.fc2(hidden), training=training)
+        hidden = self.dropout(exact_gelu(hidden), training=training)
+        return self.dropout(flat_dense(self.fc2, hidden), training=training)
 
     def get_config(self):
         return {**super().get_config(), "grid_size": list(self.grid_size), "extra_relu": self.extra_relu}

@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_vit.errors import KerasViTError
 from keras_vit.layers.attention import attend_and_project, fused_attend_and_project, split_heads, takes_fused_path
+from keras_vit.layers.flat_dense import flat_dense
 from keras_vit.layers.swin_windows import as_pair, relative_coordinates_table, relative_position_index
 
 # Logit of a masked pair. Set in float32 after the logits are cast there, and finite (it fits float16 as well),
@@ -126,7 +127,7 @@ class WindowAttention(keras.layers.Layer):
             return_attention_scores: also return the (batch * windows, heads, wh * ww, wh * ww) probabilities.
         """
         tokens, dim = self.window_tokens, inputs.shape[-1]
-        qkv = self.qkv(inputs)
+        qkv = flat_dense(self.qkv, inputs)
         if self.version == 2 and self.qkv_bias:
             bias = ops.concatenate([self.q_bias, ops.zeros((dim,), self.q_bias.dtype), self.v_bias])
             qkv = qkv + ops.cast(bias, qkv.dtype)
