@@ -46,3 +46,26 @@ def test_every_train_option_the_readme_shows_exists():
     commands = [line.split("keras-vit train", 1)[1].split("`")[0] for line in lines]  # up to an inline code end
     shown = {flag for command in commands for flag in re.findall(r"(--[a-z][a-z-]*)", command)}
     assert len(shown) >= 8 and shown <= known, shown - known
+
+
+def _option_strings(parser):
+    """Every option of `parser` and of its sub-commands (e.g. data-service's dispatcher and worker)."""
+    options = {flag for action in parser._actions for flag in action.option_strings}
+    for action in parser._actions:
+        for sub_parser in getattr(action, "_name_parser_map", {}).values():
+            options |= _option_strings(sub_parser)
+    return options
+
+
+def test_every_command_and_option_the_readmes_show_exists():
+    commands = next(action for action in cli._parser()._subparsers._group_actions)._name_parser_map
+    known = {name: _option_strings(parser) for name, parser in commands.items()}
+    shown = []
+    for readme in (ROOT / "README.md", ROOT / "benchmarks" / "README.md"):
+        for line in readme.read_text().splitlines():
+            for match in re.finditer(r"keras-vit ([a-z][a-z-]*)([^`]*)", line):  # up to an inline code end
+                arguments = match.group(2).split("keras-vit ")[0]
+                shown += [(match.group(1), flag) for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", arguments)]
+    assert len(shown) >= 30
+    unknown = [(command, flag) for command, flag in shown if flag not in known.get(command, ())]
+    assert not unknown, unknown
