@@ -26,20 +26,16 @@ Example:
 """
 
 import dataclasses
-import json
 import pathlib
 import re
 
-import keras
-
 from keras_vit.data import DEFAULT_DATASET
 from keras_vit.errors import KerasViTError
-from keras_vit.models import create_model, preset_config
+from keras_vit.models import create_model, load_image_model, model_metadata, preset_config
 from keras_vit.pretrain.pretrainer import ENCODER_FILE
 from keras_vit.training.layer_decay import check_layer_decay, layer_decay_scales_of, with_layer_decay
 from keras_vit.training.precision import check_precision
 from keras_vit.training.recipes import is_small, recommended_recipe
-from keras_vit.training.run_folder import RUN_FILE
 from keras_vit.training.trainer import RunOptions, fit_classifier
 from keras_vit.weights import create_pretrained
 from keras_vit.weights.published import PUBLISHED
@@ -68,7 +64,8 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
         pretrained: a `pretrain` output folder or its encoder.keras (ViT presets only: masked-image pretraining is
             ViT-only), a .keras classifier or encoder of a preset (e.g. a `train` output's model.keras), or a
             published checkpoint (name from `keras_vit.weights.list_pretrained()`, or a .safetensors / .npz file).
-        model: the preset; default: from the run.json beside `pretrained`, or the published checkpoint's.
+        model: the preset; default: the one a .keras `pretrained` carries (`model_metadata`; for a file of an
+            earlier version, the run.json beside it), or the published checkpoint's.
         layer_decay: layer-wise learning-rate decay in (0, 1]; 1 for none (default: `default_layer_decay(model)`:
             0.65, 0.75 for ViT-L/H, 0.9 for Swin, 1 for PVT and for the nano/micro presets).
         linear_probe: freeze everything but the head (AdamW without weight decay in place of MAE's LARS).
@@ -89,7 +86,7 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
         >>> swin = keras_vit.finetune("runs/swin_digits/model.keras", dataset="digits", epochs=10, layer_decay=0.9)
     """
     check_precision(precision)
-    source, model = _resolve(pretrained, model)
+    source, loaded, model = _resolve(pretrained, model)
     config = preset_config(model, **model_overrides)
     if source is not None and source.name == ENCODER_FILE and config["architecture"] != "vit":
         raise KerasViTError(f"pretrained='{pretrained}' is a masked-image pretraining's encoder, which is ViT-only, "
@@ -109,7 +106,7 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
             classifier = create_pretrained(pretrained, preset=model, head="new", **arguments)
         else:
             classifier = create_model(model, **arguments)
-            load_encoder_weights(classifier, keras.saving.load_model(source, safe_mode=True))
+            load_encoder_weights(classifier, load_image_model(source) if loaded is None else loaded)
         for layer in classifier.layers:
             layer.trainable = layer.name == "head" or not linear_probe
         return classifier
@@ -122,7 +119,8 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
 
 
 def _resolve(pretrained, model):
-    """(the .keras file to load or None for a published checkpoint, the preset) of `pretrained`."""
+    """(the .keras file to load or None for a published checkpoint, its model if loaded to read the preset, the
+    preset) of `pretrained`."""
     path = pathlib.Path(pretrained)
     if path.is_dir():
         if not (path / ENCODER_FILE).is_file():
@@ -131,11 +129,12 @@ def _resolve(pretrained, model):
     if path.suffix == ".keras":
         if not path.is_file():
             raise KerasViTError(f"pretrained='{path}': no such file.")
-        run_file = path.parent / RUN_FILE
-        model = model or (json.loads(run_file.read_text()).get("model") if run_file.is_file() else None)
+        loaded = None if model else load_image_model(path)
+        model = model or model_metadata(loaded).preset
         if model is None:
-            raise KerasViTError(f"No run.json beside '{path}' names its preset: pass model=PRESET.")
-        return path, model
+            raise KerasViTError(f"'{path}' does not name its preset (nor does a run.json beside it): pass "
+                                f"model=PRESET.")
+        return path, loaded, model
     published = PUBLISHED.get(str(pretrained))
     if published is None and not path.is_file():
         raise KerasViTError(f"pretrained='{pretrained}' is neither a folder, a file, nor a published checkpoint name "
@@ -143,7 +142,7 @@ def _resolve(pretrained, model):
     model = model or (published.preset if published else None)
     if model is None:
         raise KerasViTError(f"Pass the preset of checkpoint '{pretrained}' as model=PRESET.")
-    return None, model
+    return None, None, model
 
 
 def finetuning_recipe(model, linear_probe=False):

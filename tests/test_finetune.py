@@ -293,6 +293,19 @@ def test_a_pretraining_encoder_is_refused_for_swin_and_pvt_presets(tmp_path):
             keras_vit.finetune(tmp_path, model=preset)
 
 
+def test_a_keras_file_names_its_preset_and_one_of_an_earlier_version_its_run_json(tmp_path):
+    keras_vit.create_model("pvt_v2_nano_patch2_28", image_size=8, channels=1).save(tmp_path / "pvt.keras")
+    with pytest.raises(KerasViTError, match="for model 'pvt_v2_nano_patch2_28'"):  # the preset the file carries
+        keras_vit.finetune(tmp_path / "pvt.keras", unknown_argument=1)
+    plain = keras_vit.create_model("pvt_v2_nano_patch2_28", image_size=8, channels=1)
+    keras.Model(plain.inputs, plain.outputs).save(tmp_path / "plain.keras")
+    with pytest.raises(KerasViTError, match=r"does not name its preset \(nor does a run.json beside it\)"):
+        keras_vit.finetune(tmp_path / "plain.keras")
+    (tmp_path / "run.json").write_text(json.dumps({"model": "pvt_v2_nano_patch2_28"}))
+    with pytest.raises(KerasViTError, match="for model 'pvt_v2_nano_patch2_28'"):
+        keras_vit.finetune(tmp_path / "plain.keras", unknown_argument=1)
+
+
 def test_finetune_command_from_a_pvt_classifier_file(tmp_path, capsys):
     keras_vit.create_model("pvt_v2_nano_patch2_28", image_size=8, channels=1).save(tmp_path / "pvt.keras")
     assert cli.main(["finetune", "--from", str(tmp_path / "pvt.keras"), "--model", "pvt_v2_nano_patch2_28",
