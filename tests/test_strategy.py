@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from keras_vit.distribute import check_batch_size, make_strategy, worker_index
 from keras_vit.errors import KerasViTError
+from keras_vit.models import load_image_model, model_metadata
 
 WORKER = pathlib.Path(__file__).with_name("distributed_worker.py")
 
@@ -109,3 +110,5 @@ def test_fit_under_multi_worker_mirrored_strategy_with_two_processes(tmp_path):
     np.testing.assert_allclose(chief["loss"], other["loss"], rtol=1e-6)  # one synchronous training, two views
     assert (tmp_path / "run" / "model.keras").is_file()
     assert (tmp_path / "run" / "worker_1" / "model.keras").is_file(), "worker 1 writes its own copy"
+    for saved in ("model.keras", "best.keras"):  # the functional model, not the MultiWorkerModel that fit trained
+        assert model_metadata(load_image_model(tmp_path / "run" / saved)).class_names == ["bright", "dark"]
