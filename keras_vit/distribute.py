@@ -194,6 +194,8 @@ class MultiWorkerModel(keras.Model):
         return value
 
     def _shaped_for_reduction(self, logs):
-        if not isinstance(self._distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # The trainer concatenates logs across workers only when there are several; one worker's stay as they are.
+        if not isinstance(self._distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy) or \
+                _tf_config_workers() < 2:
             return logs
         return {name: tf.reshape(value, [1]) for name, value in logs.items()}

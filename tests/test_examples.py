@@ -70,17 +70,18 @@ def test_mae_pretrain_then_finetune(folder, tmp_path):
     assert json.loads((finetuning.output_dir / "run.json").read_text())["pretrained"] == str(pretraining.output_dir)
 
 
-def test_multi_worker_with_two_local_workers(folder, tmp_path):
-    command = [sys.executable, str(EXAMPLES / "multi_worker.py"), "--local-workers", "2", "--data-dir", str(folder),
+def test_multi_worker_with_one_local_worker(folder, tmp_path):
+    # One worker keeps this smoke test cheap (tests/test_strategy.py trains two processes as one cluster) and covers
+    # the one-worker cluster, whose logs the trainer does not concatenate across workers.
+    command = [sys.executable, str(EXAMPLES / "multi_worker.py"), "--local-workers", "1", "--data-dir", str(folder),
                "--output", str(tmp_path / "run"), "--model", "vit_nano_patch4_32", "--epochs", "1",
                "--batch-size", "8"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert done.returncode == 0, done.stderr[-3000:]
-    lines = sorted(line for line in done.stdout.splitlines() if line.startswith("worker "))
-    assert [line.split(":")[0] for line in lines] == ["worker 0", "worker 1"], done.stdout
-    assert len({line.split("final loss ")[1] for line in lines}) == 1, "one synchronous training, two views"
-    assert (tmp_path / "run" / "model.keras").is_file() and (tmp_path / "run" / "worker_1" / "model.keras").is_file()
+    lines = [line for line in done.stdout.splitlines() if line.startswith("worker ")]
+    assert [line.split(":")[0] for line in lines] == ["worker 0"], done.stdout
+    assert (tmp_path / "run" / "model.keras").is_file()
 
 
 def test_export_and_serve_answers_a_rest_request_here_and_through_a_server(trained, folder, tmp_path):
