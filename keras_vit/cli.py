@@ -315,6 +315,8 @@ def _parser():
            default_text="10%% of --data-dir")
     option("--shard-megabytes", float, "about this many MB (10**6 bytes) a shard")
     switch("--skip-corrupt", "leave out unreadable or corrupt images (logged, listed in dataset.json), not fail")
+    option("--verbose", int, "0 silent, 1 progress bars of the header check and the shard writing, 2 their final "
+           "counts only and TensorFlow's start-up log")
 
     models_parser = commands.add_parser("models", help="list the model presets with their parameter counts")
     models_parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vit_small*'")

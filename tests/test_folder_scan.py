@@ -53,6 +53,20 @@ def test_bad_headers_are_named_before_training_and_broken_image_data_while_strea
     assert len(skipped) == len(split) - 1, "skip_corrupt drops the broken image and keeps the others"
 
 
+def test_the_header_scan_shows_its_progress_at_verbose_1_and_prints_nothing_at_0(tmp_path, capsys):
+    root = _write(tmp_path / "images", {"cat": 6, "dog": 6})
+    load_image_folder(root, image_size=(4, 4), verbose=1)
+    shown = capsys.readouterr().out
+    assert f"Scanning the images of '{root}': 12 files, headers only\n" in shown and "12/12" in shown
+    paths = [*sorted(root.rglob("*.png"))[:2], tmp_path / "missing.png"]
+    assert list(find_corrupt_images(paths, decode=False, verbose=1)) == [str(tmp_path / "missing.png")]
+    shown = capsys.readouterr().out
+    assert "Scanning images: 3 files, headers only\n" in shown and "3/3" in shown, "the unreadable file counts too"
+    load_image_folder(root, image_size=(4, 4), verbose=0)
+    load_dataset(data_dir=root, image_size=(4, 4))  # library callers: silent by default
+    assert capsys.readouterr().out == ""
+
+
 def _gif_bomb(path):
     """A GIF whose 1x1 logical screen passes any pixel cap, holding one 4000x4000 frame (the decoder allocates it)."""
     buffer = io.BytesIO()

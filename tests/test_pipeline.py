@@ -11,6 +11,7 @@ from keras_vit.data import (ImageArrays, ImageFiles, RecordFiles, load_dataset, 
                             named_image_errors, split_images)
 from keras_vit.data.cache_policy import check_cache
 from keras_vit.data.shards import parse_shard_record, write_shards
+from keras_vit.data import splits
 from keras_vit.data.splits import shuffled
 from keras_vit.data.views import eval_view, train_crop
 from keras_vit.errors import KerasViTError
@@ -130,6 +131,24 @@ def test_caching_in_memory_gives_the_streamed_batches_and_cache_files_repeat_the
     assert list((tmp_path / "cache").iterdir()), "the cache files are written"
 
 
+def test_a_fill_of_the_memory_cache_shows_its_progress_at_verbose_1_and_cache_files_fill_in_the_first_pass(
+        tmp_path, capsys, monkeypatch):
+    data = load_dataset(data_dir=_jpegs(tmp_path / "images"), image_size=(16, 16))
+    monkeypatch.setattr(splits, "CACHE_CHUNK_RECORDS", 3)  # 8 records: 3 chunks joined
+
+    def batches(cache, verbose=0):
+        stream = make_batches(data.train, 2, 4, training=True, seed=0, repeat=True, cache=cache, verbose=verbose)
+        return np.stack([x for x, _ in stream.take(4).as_numpy_iterator()])
+
+    np.testing.assert_array_equal(batches("memory", verbose=1), batches("none"))
+    shown = capsys.readouterr().out
+    assert f"Caching 8 images in memory (encoded bytes): train images of '{tmp_path / 'images'}'\n" in shown
+    assert "8/8" in shown
+    batches("memory")
+    batches(str(tmp_path / "cache"), verbose=1)  # a cache file fills lazily, as the first epoch reads it
+    assert capsys.readouterr().out == ""
+
+
 def test_auto_cache_logs_its_choice_and_bad_cache_values_are_named(tmp_path, caplog):
     data = load_dataset(data_dir=_jpegs(tmp_path / "images"), image_size=(16, 16))
     with caplog.at_level(logging.INFO, logger="keras_vit"):
@@ -183,7 +202,7 @@ def test_an_unchecked_file_that_fails_its_guards_is_named_as_it_streams(tmp_path
 
 def test_shard_folders_train_like_image_folders(tmp_path):
     folder = _jpegs(tmp_path / "images", count=10)
-    write_shards(folder, tmp_path / "shards", shard_megabytes=0.002, progress=False)
+    write_shards(folder, tmp_path / "shards", shard_megabytes=0.002, verbose=0)
     shards = load_dataset(data_dir=tmp_path / "shards", image_size=(16, 16))
     files = load_dataset(data_dir=folder, image_size=(16, 16))
     assert isinstance(shards.train, RecordFiles) and len(shards.train.files) > 1

@@ -36,7 +36,7 @@ def prepared(tmp_path_factory):
     """(image folder, its shard folder, write_shards' result): 3 classes of 6 images, tiny shards."""
     root = _write_images(tmp_path_factory.mktemp("data") / "images", {"cat": 6, "dog": 6, "eel": 6})
     output = tmp_path_factory.mktemp("data") / "shards"
-    return root, output, write_shards(root, output, shard_megabytes=TINY_SHARDS, progress=False)
+    return root, output, write_shards(root, output, shard_megabytes=TINY_SHARDS, verbose=0)
 
 
 def _records(files):
@@ -85,11 +85,29 @@ def test_a_rerun_after_a_kill_keeps_complete_shards_and_writes_the_rest_identica
         read_shard_info(output)
     kept = {name: path.stat().st_mtime_ns for name, path in _shard_files(output).items()
             if name != killed_before_its_record}
-    write_shards(root, output, shard_megabytes=TINY_SHARDS, progress=False)
+    write_shards(root, output, shard_megabytes=TINY_SHARDS, verbose=0)
     assert sorted(os.listdir(output)) == sorted(os.listdir(complete)), "no temporary left, nothing else"
     assert all((output / name).read_bytes() == path.read_bytes() for name, path in _shard_files(complete).items())
     assert {name: (output / name).stat().st_mtime_ns for name in kept} == kept, "complete shards not rewritten"
     assert (output / shards.INFO_FILE).read_text() == (complete / shards.INFO_FILE).read_text()
+
+
+def test_prepare_shows_its_scan_and_its_writing_at_verbose_1_and_prints_nothing_at_0(prepared, tmp_path, capsys):
+    root, _, info = prepared
+    output = tmp_path / "shards"
+    write_shards(root, output, shard_megabytes=TINY_SHARDS)  # verbose=1 by default, as `keras-vit prepare`
+    shown = capsys.readouterr().out
+    count = sum(len(entry["files"]) for entry in info["splits"].values())
+    assert f"Scanning the images of '{root}': 18 files, headers only\n" in shown
+    assert f"Writing 18 images as {count} shards in '{output}'\n" in shown and shown.count("18/18") == 2
+    write_shards(root, output, shard_megabytes=TINY_SHARDS, verbose=2)
+    shown = capsys.readouterr().out
+    assert f"Writing 18 images as {count} shards in '{output}' ({count} of them written before)\n" in shown
+    assert shown.count("18/18 - ") == 2 and "\r" not in shown, "verbose=2: each pass's final count only"
+    write_shards(root, tmp_path / "quiet", shard_megabytes=TINY_SHARDS, verbose=0)
+    assert capsys.readouterr().out == ""
+    assert cli.main(["prepare", "--data-dir", str(root), "--output", str(tmp_path / "cli"), "--verbose", "0"]) == 0
+    assert capsys.readouterr().out.startswith("train: "), "the command's summary only"
 
 
 def _listing_whose_files_break(monkeypatch, root, broken):
@@ -113,7 +131,7 @@ def test_corrupt_files_are_all_named_and_no_incomplete_shard_is_left(tmp_path, m
     bad = [root / "cat" / "1.png", root / "dog" / "2.jpg"]
     _listing_whose_files_break(monkeypatch, root, bad)
     with pytest.raises(KerasViTError, match="2 unreadable or corrupt file") as error:
-        write_shards(root, tmp_path / "shards", shard_megabytes=TINY_SHARDS, progress=False)
+        write_shards(root, tmp_path / "shards", shard_megabytes=TINY_SHARDS, verbose=0)
     assert all(f"{path} (unknown format" in str(error.value) for path in bad)
     left = sorted(os.listdir(tmp_path / "shards"))
     assert shards.INFO_FILE not in left and not any(name.startswith(INCOMPLETE) for name in left)
@@ -126,7 +144,7 @@ def test_skip_corrupt_leaves_corrupt_files_out_and_lists_them(tmp_path, monkeypa
     _listing_whose_files_break(monkeypatch, root, [root / "cat" / "1.png"])
     with caplog.at_level(logging.WARNING, logger="keras_vit"):
         info = write_shards(root, tmp_path / "shards", shard_megabytes=TINY_SHARDS, skip_corrupt=True,
-                            progress=False)
+                            verbose=0)
     assert "Skipped 1 corrupt" in caplog.text and "1.png" in caplog.text
     skipped = [name for entry in info["splits"].values() for name in entry["skipped"]]
     assert skipped == [os.path.join("cat", "1.png")]

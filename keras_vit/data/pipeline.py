@@ -31,7 +31,7 @@ NAMED_SCAN_LIMIT = 100_000  # files decoded again to name one that failed in the
 
 
 def make_batches(split, num_classes, batch_size, training=False, seed=None, augment=None, repeat=False,
-                 cache="auto", workers=ONE_WORKER, start_epoch=0, skip_corrupt=False):
+                 cache="auto", workers=ONE_WORKER, start_epoch=0, skip_corrupt=False, verbose=0):
     """Streams, (when training) shuffles and augments, batches and one-hot encodes a split, and prefetches.
 
     Batches hold uint8 pixels (models normalise [0, 255] inside), or float32 after `augment.layers`. Labels are
@@ -55,6 +55,9 @@ def make_batches(split, num_classes, batch_size, training=False, seed=None, augm
         start_epoch: the first pass (a resumed run continues the sequence of orders and draws).
         skip_corrupt: skip images that fail their guards or the decoder (each logged with its name) instead of
             failing with an error that names the image (`IMAGE_ERROR`).
+        verbose: 0 silent; 1 a progress bar while training images are read into memory (`CachedRecords`, when
+            `cache` keeps them there), 2 its final count only. Cache files and the evaluation cache fill lazily,
+            during the first pass (the first epoch's own bar), so they show none here.
 
     Returns:
         A batched, prefetched `tf.data.Dataset` of (images, one-hot labels).
@@ -70,7 +73,7 @@ def make_batches(split, num_classes, batch_size, training=False, seed=None, augm
     if isinstance(split, ImageArrays) and batch_ops is not None:
         batches = _array_batches(split, batch_size, training, seed, augment, batch_ops, repeat, workers, start_epoch)
     else:
-        images = (_training_images(split, seed, augment, repeat, cache, workers, start_epoch, skip_corrupt)
+        images = (_training_images(split, seed, augment, repeat, cache, workers, start_epoch, skip_corrupt, verbose)
                   if training else _evaluation_images(split, repeat, cache, workers, skip_corrupt))
         batches = images.batch(batch_size, drop_remainder=repeat, num_parallel_calls=tf.data.AUTOTUNE)
     batches = batches.map(lambda pixels, labels: (pixels, tf.one_hot(labels, num_classes)),
@@ -134,12 +137,12 @@ def split_images(split):
     return _evaluation_images(split, repeat=False, cache="none", workers=ONE_WORKER, skip_corrupt=False)
 
 
-def _training_images(split, seed, augment, repeat, cache, workers, start_epoch, skip_corrupt):
+def _training_images(split, seed, augment, repeat, cache, workers, start_epoch, skip_corrupt, verbose):
     """(uint8 image, label) of every pass from `start_epoch`: read in order, then viewed in parallel."""
     augmentation = augment if isinstance(augment, Augmentation) else Augmentation()
     draw_seed = seed if augmentation.seed is None else augmentation.seed
     count, index = workers
-    records_of_pass = _training_records(split, seed, cache, workers)
+    records_of_pass = _training_records(split, seed, cache, workers, verbose)
 
     def one_pass(epoch):
         records = records_of_pass(epoch)
@@ -219,7 +222,7 @@ def _array_batches(split, batch_size, training, seed, augment, batch_ops, repeat
         gathered, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _training_records(split, seed, cache, workers):
+def _training_records(split, seed, cache, workers, verbose):
     """The function epoch -> records of that pass, from disk or from where `cache` allows them to be kept."""
     filename = None if not split.encoded else cache_file(
         cache, split.encoded_bytes(), f"the {len(split):,} training images' encoded bytes",
@@ -227,7 +230,7 @@ def _training_records(split, seed, cache, workers):
     if filename is None:
         return lambda epoch: split.one_pass(seed, epoch, True, workers)
     if filename == "":
-        cached = CachedRecords(split)
+        cached = CachedRecords(split, verbose)
         return lambda epoch: cached.one_pass(seed, epoch, True, workers)
     # cache files fill in one pass, in the order of the run's first pass; each pass then reorders runs of them, as
     # record files are read (another order than streaming, and memory bounded by a run, not the split)

@@ -6,13 +6,14 @@ import re
 import tensorflow as tf
 
 from keras_vit.data.image_guards import FILE_LIMITS, file_image_problem, image_problem
+from keras_vit.data.progress import PassProgress
 from keras_vit.errors import KerasViTError
 
 logger = logging.getLogger("keras_vit")
 MAX_LISTED = 20  # bad files named in an error; the rest are counted
 
 
-def find_corrupt_images(paths, decode=True):
+def find_corrupt_images(paths, decode=True, verbose=0, what="images"):
     """Checks and (with `decode`) decodes every file once, in parallel, with the same TensorFlow decoder training
     uses, and returns the bad ones.
 
@@ -24,6 +25,9 @@ def find_corrupt_images(paths, decode=True):
     Args:
         paths: image file paths.
         decode: decode the files that pass their header checks too.
+        verbose: 0 silent; 1 (or 2) a line naming the scan and a progress bar over the files
+            (`keras_vit.data.progress.PassProgress`).
+        what: what the files are, in that line.
 
     Returns:
         {path: reason} of the files that cannot be read, fail a check or cannot be decoded, in the order of
@@ -32,6 +36,10 @@ def find_corrupt_images(paths, decode=True):
     Example:
         >>> find_corrupt_images(["ok.png", "broken.jpg"])
         {'broken.jpg': 'Unknown image file format...'}
+        >>> find_corrupt_images(paths, decode=False, verbose=1, what="the images of 'flowers/'")
+        Scanning the images of 'flowers/': 3,670 files, headers only
+        3670/3670 ━━━━━━━━━━━━━━━━━━━━ 1s 250us/image
+        {}
     """
     paths = [str(path) for path in paths]
     if not paths:
@@ -46,15 +54,22 @@ def find_corrupt_images(paths, decode=True):
                           lambda: tf.constant(-1))
         return path, decoded
 
-    good = tf.data.Dataset.from_tensor_slices(paths).map(decodes, num_parallel_calls=tf.data.AUTOTUNE)
-    good = {path.decode() for path, height in good.ignore_errors().as_numpy_iterator() if height >= 0}
+    checked = tf.data.Dataset.from_tensor_slices(paths).map(decodes, num_parallel_calls=tf.data.AUTOTUNE)
+    good = set()
+    with PassProgress(f"Scanning {what}: {len(paths):,} files, {'decoded' if decode else 'headers only'}",
+                      len(paths), verbose) as progress:
+        for path, height in checked.ignore_errors().as_numpy_iterator():
+            progress.add()
+            if height >= 0:
+                good.add(path.decode())
+        progress.add(len(paths) - progress.count)  # the unreadable files ignore_errors dropped were scanned too
     return {path: _reason(path, decode) for path in paths if path not in good}
 
 
-def check_images(paths, skip_corrupt=False, what="images", decode=True):
+def check_images(paths, skip_corrupt=False, what="images", decode=True, verbose=0):
     """The readable images of `paths`: a bad file is an error naming it, or with `skip_corrupt` a logged skip.
 
-    `decode`: as in `find_corrupt_images` (False checks headers only).
+    `decode`, `verbose`: as in `find_corrupt_images` (False checks headers only; 1 shows the scan's progress).
 
     Raises:
         KerasViTError: some files are unreadable or corrupt (all listed, up to 20) and `skip_corrupt` is False.
@@ -62,7 +77,7 @@ def check_images(paths, skip_corrupt=False, what="images", decode=True):
     Example:
         >>> good = check_images(paths, skip_corrupt=True)  # logs "Skipped 2 corrupt ..."
     """
-    bad = find_corrupt_images(paths, decode=decode)
+    bad = find_corrupt_images(paths, decode=decode, verbose=verbose, what=what)
     if not bad:
         return list(paths)
     if not skip_corrupt:

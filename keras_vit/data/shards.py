@@ -22,13 +22,13 @@ import os
 import pathlib
 import re
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_vit.atomic_files import INCOMPLETE, atomic_write, remove_incomplete, write_text_atomically
 from keras_vit.data.folder import load_image_folder
 from keras_vit.data.image_guards import file_image_problem
+from keras_vit.data.progress import PassProgress
 from keras_vit.data.scan import check_images
 from keras_vit.errors import KerasViTError
 
@@ -62,7 +62,7 @@ class _Shard:
         return hashlib.sha256(json.dumps([self.names, self.labels, self.sizes]).encode()).hexdigest()
 
 
-def write_shards(data_dir, output_dir, validation_dir=None, shard_megabytes=150, skip_corrupt=False, progress=True):
+def write_shards(data_dir, output_dir, validation_dir=None, shard_megabytes=150, skip_corrupt=False, verbose=1):
     """Writes the splits of an image folder as TFRecord shards of about `shard_megabytes` each, in one pass.
 
     The splits are those of `load_image_folder` (80 / 10 / 10, or 90 / 10 with `validation_dir`); within a split
@@ -80,7 +80,8 @@ def write_shards(data_dir, output_dir, validation_dir=None, shard_megabytes=150,
         validation_dir: optional folder of validation images with the same class sub-folders.
         shard_megabytes: target size of a shard, in 10**6 bytes.
         skip_corrupt: leave out (and log) files that fail the check, instead of failing.
-        progress: show a progress bar over the images.
+        verbose: 0 silent; 1 a progress bar over the folders' header check, then one over the images written
+            (those of shards a previous run completed counted at the start); 2 their final counts only.
 
     Returns:
         the folder's `read_shard_info`.
@@ -92,6 +93,10 @@ def write_shards(data_dir, output_dir, validation_dir=None, shard_megabytes=150,
 
     Example:
         >>> info = write_shards("flowers/", "flowers_shards/", shard_megabytes=150)
+        Scanning the images of 'flowers/': 3,670 files, headers only
+        3670/3670 ━━━━━━━━━━━━━━━━━━━━ 1s 250us/image
+        Writing 3,670 images as 5 shards in 'flowers_shards/'
+        3670/3670 ━━━━━━━━━━━━━━━━━━━━ 6s 2ms/image
         >>> info["splits"]["train"]["images"], info["splits"]["train"]["files"][0]
         (2936, 'flowers_shards/train-00000-of-00003.tfrecord')
     """
@@ -101,19 +106,22 @@ def write_shards(data_dir, output_dir, validation_dir=None, shard_megabytes=150,
     source = {"data_dir": str(pathlib.Path(data_dir).resolve()),
               "validation_dir": None if validation_dir is None else str(pathlib.Path(validation_dir).resolve())}
     done = _previous_shards(output_dir, source)
-    class_names, splits = _folder_splits(data_dir, validation_dir, skip_corrupt)
+    class_names, splits = _folder_splits(data_dir, validation_dir, skip_corrupt, verbose)
     plan = [shard for split, (paths, labels) in splits.items()
             for shard in _plan_split(split, paths, labels, data_dir, shard_megabytes * 10**6)]
     done = {shard.name: done[shard.name] for shard in plan if _is_complete(output_dir, shard, done, skip_corrupt)}
     todo = [shard for shard in plan if shard.name not in done]
     _clear_all_but(output_dir, source, done, keep_info=not todo)
-    bar = keras.utils.Progbar(sum(len(shard.paths) for shard in plan)) if progress else None
-    if bar:
-        bar.add(sum(entry["records"] + len(entry["skipped"]) for entry in done.values()))
-    images = _checked_images([path for shard in todo for path in shard.paths])
-    for shard in todo:
-        done[shard.name] = _write_shard(output_dir / shard.name, shard, images, skip_corrupt, data_dir, bar)
-        write_text_atomically(output_dir / PROGRESS_FILE, json.dumps({**_progress_header(source), "shards": done}))
+    total = sum(len(shard.paths) for shard in plan)
+    kept = f" ({len(done)} of them written before)" if done else ""
+    with PassProgress(f"Writing {total:,} images as {len(plan)} shards in '{output_dir}'{kept}", total,
+                      verbose) as progress:
+        progress.add(sum(entry["records"] + len(entry["skipped"]) for entry in done.values()))
+        images = _checked_images([path for shard in todo for path in shard.paths])
+        for shard in todo:
+            done[shard.name] = _write_shard(output_dir / shard.name, shard, images, skip_corrupt, data_dir, progress)
+            write_text_atomically(output_dir / PROGRESS_FILE,
+                                  json.dumps({**_progress_header(source), "shards": done}))
     skipped = [os.path.join(data_dir, name) for entry in done.values() for name in entry["skipped"]]
     if skipped:
         check_images(skipped, skip_corrupt=True, what=f"the images of '{data_dir}'", decode=False)  # logs them
@@ -177,9 +185,10 @@ def parse_shard_record(serialized):
     return record["image"], tf.cast(record["label"], tf.int32), record["path"]
 
 
-def _folder_splits(data_dir, validation_dir, skip_corrupt):
+def _folder_splits(data_dir, validation_dir, skip_corrupt, verbose):
     """class names and {split: (paths, labels)} of `load_image_folder` (the size is unused: bytes are kept)."""
-    data = load_image_folder(data_dir, image_size=(1, 1), validation_dir=validation_dir, skip_corrupt=skip_corrupt)
+    data = load_image_folder(data_dir, image_size=(1, 1), validation_dir=validation_dir, skip_corrupt=skip_corrupt,
+                             verbose=verbose)
     splits = {"train": data.train, "validation": data.validation, "test": data.test}
     return data.class_names, {name: (split.paths, split.labels) for name, split in splits.items() if split is not None}
 
@@ -271,7 +280,7 @@ def _checked_images(paths):
         yield unreadable, None
 
 
-def _write_shard(path, shard, images, skip_corrupt, data_dir, bar):
+def _write_shard(path, shard, images, skip_corrupt, data_dir, progress):
     """Writes `shard` from the next images of `images`; returns its progress entry. A bad file without
     `skip_corrupt` is an error listing it with every bad file after it (the shard is not written)."""
     skipped, image_bytes = [], 0
@@ -287,8 +296,7 @@ def _write_shard(path, shard, images, skip_corrupt, data_dir, bar):
             else:
                 writer.write(_example(encoded, label, name))
                 image_bytes += len(encoded)
-            if bar:
-                bar.add(1)
+            progress.add()
     return {"digest": shard.digest, "records": len(shard.names) - len(skipped), "bytes": path.stat().st_size,
             "image_bytes": image_bytes, "skipped": skipped}
 

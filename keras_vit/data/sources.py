@@ -23,7 +23,7 @@ def known_datasets():
 
 
 def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=3, validation_dir=None,
-                 skip_corrupt=False, idx_dir=None, tfds_data_dir=None, download=True, test_dir=None):
+                 skip_corrupt=False, idx_dir=None, tfds_data_dir=None, download=True, test_dir=None, verbose=0):
     """Loads a labelled image dataset: by name, or a folder of class sub-folders.
 
     Names: "digits" (embedded, offline, native 8x8), "mnist" and "fashion_mnist" (IDX files, see
@@ -43,6 +43,8 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
         idx_dir: a folder holding the four IDX files of "mnist" / "fashion_mnist".
         tfds_data_dir: the TFDS data folder of "tfds:NAME".
         download: allow downloading MNIST, Fashion-MNIST or TFDS data when absent and online.
+        verbose: 0 silent; 1 a progress bar over the header check of an image folder's files
+            (`load_image_folder`).
 
     Returns:
         ImageClassificationData.
@@ -65,7 +67,7 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
                                     f"validation_dir=).")
             return load_shard_folder(data_dir, image_size, channels)
         return load_image_folder(data_dir, image_size, channels, validation_dir=validation_dir,
-                                 skip_corrupt=skip_corrupt, test_dir=test_dir)
+                                 skip_corrupt=skip_corrupt, test_dir=test_dir, verbose=verbose)
     for argument, folder in (("validation_dir", validation_dir), ("test_dir", test_dir)):
         if folder is not None:
             raise KerasViTError(f"{argument}= goes with data_dir= (an image folder), not with dataset='{name}'.")

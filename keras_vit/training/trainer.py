@@ -130,7 +130,8 @@ def train(model=None, dataset=DEFAULT_DATASET, data_dir=None, epochs=None, batch
         steps_per_execution: the most training steps run in one call into the compiled graph (less Python
             overhead; 1 over several replicas). An epoch is one pass over the training data rounded up to whole,
             evenly sized executions (`keras_vit.training.epochs.epoch_steps`): a few more steps than batches.
-        verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+        verbose: 0 silent, 1 progress bars (an image folder's header check, a fill of the memory cache, each
+            epoch), 2 one line per epoch (and per pass before training).
         validation_dir: separate folder of validation images, same class sub-folders as `data_dir`.
         test_dir: separate folder of test images (e.g. the dataset's official ones), same class sub-folders as
             `data_dir`, which then holds no test split.
@@ -278,7 +279,7 @@ class Run:
                                seed=self.options.seed, augment=augment if training else None, repeat=training,
                                cache=self.options.cache, workers=data_workers(self.strategy),
                                start_epoch=self.completed_epochs if training else 0,
-                               skip_corrupt=self.options.skip_corrupt)
+                               skip_corrupt=self.options.skip_corrupt, verbose=self.options.verbose)
         if training and self.options.data_service:  # each service worker runs whole passes of the pipeline
             batches = distribute_through_service(batches, self.options.data_service, "distributed_epoch")
         return batches
@@ -379,8 +380,8 @@ def start_run(name, options, arguments, epochs, batch_size, image_size, channels
     keras.utils.set_random_seed(options.seed)
     data = load_dataset(options.dataset, data_dir=options.data_dir, image_size=image_size, channels=channels,
                         validation_dir=options.validation_dir, test_dir=options.test_dir,
-                        skip_corrupt=options.skip_corrupt,
-                        idx_dir=options.idx_dir, tfds_data_dir=options.tfds_data_dir)
+                        skip_corrupt=options.skip_corrupt, idx_dir=options.idx_dir,
+                        tfds_data_dir=options.tfds_data_dir, verbose=options.verbose)
     completed_epochs = prepare_run_folder(run_dir, run_arguments, overwrite=options.overwrite)
     if options.time_budget:
         epochs = planned_epochs(run_dir)
