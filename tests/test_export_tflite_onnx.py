@@ -5,6 +5,7 @@ import pytest
 
 import keras_vit
 from keras_vit.export import export_onnx, export_tflite
+from keras_vit.training.precision import precision_scope
 
 TINY_MODELS = {
     "vit": lambda: keras_vit.create_model("vit_nano_patch4_32", embed_dim=16, depth=2, num_heads=2, mlp_dim=32),
@@ -71,6 +72,19 @@ def test_runtime_logits_match_keras(saved_model, tmp_path, export_format):
     expected = np.asarray(model(images, training=False))
     np.testing.assert_allclose(run(output, images), expected, rtol=0, atol=1e-4)
     np.testing.assert_allclose(run(output, images[:1]), expected[:1], rtol=0, atol=1e-4)
+
+
+def test_a_model_trained_in_mixed_bfloat16_exports_in_float32(tmp_path, export_format, seeded):
+    # TFLite and ONNX refuse the bfloat16 graph itself (no kernels); the export is the float32 copy of its weights.
+    export, run, suffix = export_format
+    with precision_scope("mixed_bfloat16"):
+        model = TINY_MODELS["vit"]()
+    with_the_same_weights = TINY_MODELS["vit"]()
+    with_the_same_weights.set_weights(model.get_weights())
+    images = seeded.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    output = export(model, tmp_path / f"model{suffix}")
+    np.testing.assert_allclose(run(output, images), np.asarray(with_the_same_weights(images, training=False)),
+                               rtol=0, atol=1e-4)
 
 
 def test_onnx_keeps_the_exact_gelu_with_standard_ops(tmp_path):

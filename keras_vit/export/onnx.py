@@ -7,6 +7,7 @@ import warnings
 from keras_vit.atomic_files import atomic_write
 from keras_vit.errors import KerasViTError
 from keras_vit.export.single_file import pixel_signature, prepare_output_file
+from keras_vit.models.float32_copy import in_float32
 from keras_vit.models.saving import load_classifier
 
 OPSET = 17
@@ -29,6 +30,7 @@ def export_onnx(model_path_or_model, output_path):
     Args:
         model_path_or_model: a `.keras` classifier file (loaded with `load_classifier`, in safe mode) or a
             `keras.Model`.
+            A model trained in mixed precision is exported in float32 (`keras_vit.models.float32_copy`).
         output_path: the `.onnx` file to write; its parent folders are created, an existing file is replaced.
             The file is written (and repaired) under a temporary name, then renamed
             (`keras_vit.atomic_files.atomic_write`): a failed or killed export leaves the previous file, never a
@@ -51,6 +53,7 @@ def export_onnx(model_path_or_model, output_path):
     except ImportError as error:
         raise KerasViTError(f'ONNX export needs the export extra: pip install "keras-vit[export]" ({error}).') from None
     model, _ = load_classifier(model_path_or_model)
+    model = in_float32(model)  # many 16-bit ops have no kernel there
     path = prepare_output_file(output_path, ".onnx")
     with atomic_write(path) as temporary:
         with _known_noise_silenced():

@@ -7,6 +7,7 @@ from keras_vit.errors import KerasViTError
 from keras_vit.data.image_guards import (DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES, DEFAULT_MAX_JPEG_SCANS,
                                         DEFAULT_MAX_PIXELS, guarded_decode_image)
 from keras_vit.export.serving_layout import publish, version_directory
+from keras_vit.models.float32_copy import in_float32
 from keras_vit.models.saving import load_classifier
 
 
@@ -36,6 +37,7 @@ def export_saved_model(model_path_or_model, base_dir, name=None, version=None, c
     Args:
         model_path_or_model: a `keras.Model` (pixels in [0, 255] -> logits) or the path of a `.keras` file (loaded
             with `load_classifier`, in safe mode, with the class names it carries).
+            A model trained in mixed precision is exported in float32 (`keras_vit.models.float32_copy`).
         base_dir: the folder holding one folder per model name.
         name: model name; default the Keras model's name.
         version: positive integer; default one more than the largest existing version (1 if none). An existing
@@ -61,6 +63,7 @@ def export_saved_model(model_path_or_model, base_dir, name=None, version=None, c
         PosixPath('serving/digits/1')
     """
     model, saved_class_names = load_classifier(model_path_or_model)
+    model = in_float32(model)  # mixed precision serves in float32, on any CPU
     class_names = saved_class_names if class_names is None else list(class_names)
     limits = {"max_bytes": max_bytes, "max_pixels": max_pixels, "max_frames": max_frames,
               "max_jpeg_scans": max_jpeg_scans}

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from keras_vit.atomic_files import atomic_write
 from keras_vit.export.single_file import pixel_signature, prepare_output_file
+from keras_vit.models.float32_copy import in_float32
 from keras_vit.models.saving import load_classifier
 
 
@@ -22,6 +23,7 @@ def export_tflite(model_path_or_model, output_path):
     Args:
         model_path_or_model: a `.keras` classifier file (loaded with `load_classifier`, in safe mode) or a
             `keras.Model`.
+            A model trained in mixed precision is exported in float32 (`keras_vit.models.float32_copy`).
         output_path: the `.tflite` file to write; its parent folders are created, an existing file is replaced.
             The file is written under a temporary name, then renamed (`keras_vit.atomic_files.atomic_write`): a
             failed or killed export leaves the previous file, never a partial one.
@@ -37,6 +39,7 @@ def export_tflite(model_path_or_model, output_path):
         PosixPath('exports/digits.tflite')
     """
     model, _ = load_classifier(model_path_or_model)
+    model = in_float32(model)  # many 16-bit ops have no kernel there
     path = prepare_output_file(output_path, ".tflite")
     with atomic_write(path) as temporary:
         model.export(str(temporary), format="litert", verbose=False, input_signature=pixel_signature(model),
