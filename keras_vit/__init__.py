@@ -9,6 +9,8 @@ Example:
     >>> import keras_vit
     >>> model = keras_vit.create_model("vit_tiny_patch16_224", num_classes=10)
     >>> result = keras_vit.train("vit_nano_patch2_32", dataset="digits", epochs=5)
+    >>> data = keras_vit.DataSpec(data_dir="flowers/", cache="none")  # the images, and how the pipeline reads them
+    >>> result = keras_vit.train(data=data, run=keras_vit.RunConfig(output_dir="runs/flowers"), epochs=5)
     >>> encoder = keras_vit.pretrain("vit_nano_patch4_28", dataset="digits", epochs=5).output_dir
     >>> result = keras_vit.finetune(encoder, dataset="digits", epochs=5)
 """
@@ -36,6 +38,8 @@ _NEED_TENSORFLOW = {  # imported on first use (no pipeline, plots or export code
     "data": "keras_vit.data", "distribute": "keras_vit.distribute", "export": "keras_vit.export",
     "finetuning": "keras_vit.finetuning", "inference": "keras_vit.inference", "training": "keras_vit.training",
     "viz": "keras_vit.viz",
+    "DataSpec": "keras_vit.data.spec:DataSpec",
+    "RunConfig": "keras_vit.training.run:RunConfig",
     "load_dataset": "keras_vit.data.sources:load_dataset",
     "evaluate_model": "keras_vit.inference.evaluate:evaluate_model",
     "explain_image": "keras_vit.inference.explain:explain_image",

@@ -1,6 +1,7 @@
 """The `keras-vit` command: parses arguments and calls the library. No logic of its own."""
 
 import argparse
+import dataclasses
 import inspect
 import os
 import re
@@ -34,7 +35,18 @@ def main(argv=None):
 def _train(**arguments):
     from keras_vit.training import train
 
-    _report_classifier(train(**arguments))
+    _report_classifier(train(**_with_options(arguments)))
+
+
+def _with_options(arguments):
+    """The arguments of a sub-command with the flags of the data and of the run gathered, the one place they are:
+    into `data=DataSpec(...)` and (given any) `run=RunConfig(...)`."""
+    from keras_vit.data.spec import DataSpec
+    from keras_vit.training.run import DATA_FIELDS, RUN_FIELDS, RunConfig
+
+    data = {key: arguments.pop(key) for key in DATA_FIELDS if key in arguments}
+    run = {key: arguments.pop(key) for key in RUN_FIELDS if key in arguments}
+    return {**arguments, "data": DataSpec(**data), **({"run": RunConfig(**run)} if run else {})}
 
 
 def _report_classifier(result):
@@ -115,7 +127,7 @@ def _data_service(role, port, dispatcher=None, worker_address=None):
 def _evaluate(**arguments):
     from keras_vit.inference import evaluate_model
 
-    result = evaluate_model(**arguments)
+    result = evaluate_model(**_with_options(arguments))
     top5_correct = round(result.top5_accuracy * result.size)
     if result.tta:
         print(f"Test-time augmentation: {result.tta} (each image and its mirror, probabilities averaged)")
@@ -133,7 +145,7 @@ def _evaluate(**arguments):
 def _pretrain(**arguments):
     from keras_vit.pretrain import pretrain
 
-    result = pretrain(**arguments)
+    result = pretrain(**_with_options(arguments))
     print(f"Saved {result.encoder_path}, {result.history_path}, {result.curves_path} and "
           f"{result.reconstruction_path}")
     print(f"Final masked-patch loss: {result.history['loss'][-1]:.4f}")
@@ -142,7 +154,7 @@ def _pretrain(**arguments):
 def _finetune(**arguments):
     from keras_vit.finetuning import finetune
 
-    _report_classifier(finetune(**arguments))
+    _report_classifier(finetune(**_with_options(arguments)))
 
 
 def _prepare(**arguments):
@@ -178,19 +190,23 @@ def _pretrained_checkpoints(pattern):
 
 
 def _parser():
-    from keras_vit.data import AUGMENTATIONS, DEFAULT_DATASET
+    from keras_vit.data import AUGMENTATIONS, DEFAULT_DATASET, DataSpec
     from keras_vit.data.shards import write_shards
     from keras_vit.distribute import STRATEGIES
     from keras_vit.finetuning import finetune
     from keras_vit.pretrain import pretrain
+    from keras_vit.training.run import RunConfig
     from keras_vit.training.trainer import train
 
     parser = argparse.ArgumentParser(prog="keras-vit", description="Vision Transformers for Keras 3.")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     def run_parser(name, function, command, help_text, description):
-        """A sub-command over `function`; returns it and an `option` adder whose defaults are the function's."""
-        defaults = {key: parameter.default for key, parameter in inspect.signature(function).parameters.items()}
+        """A sub-command over `function`; returns it and an `option` adder whose defaults are the function's (those
+        of `DataSpec` and `RunConfig` for their fields)."""
+        defaults = {**{field.name: field.default for field in dataclasses.fields(DataSpec)},
+                    **{field.name: field.default for field in dataclasses.fields(RunConfig)},
+                    **{key: parameter.default for key, parameter in inspect.signature(function).parameters.items()}}
         sub_parser = commands.add_parser(name, help=help_text, description=description)
         sub_parser.set_defaults(command=command)
 

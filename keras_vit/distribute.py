@@ -142,7 +142,8 @@ def data_workers(strategy):
 
 
 def distributable(model, strategy):
-    """`model`, or under a multi-worker strategy a `MultiWorkerModel` of its layers: the model `fit` can train there.
+    """`model`, or under a multi-worker strategy a `MultiWorkerModel` of its layers: the model `fit` can train there
+    (a `MultiWorkerModel` already, e.g. the masked autoencoder of `pretrain`, is returned as it is).
 
     Create it inside `strategy.scope()`; it shares `model`'s layers and weights, so save `model`.
 
@@ -151,7 +152,7 @@ def distributable(model, strategy):
         ...     classifier = create_model("vit_nano_patch2_32")
         ...     trained = distributable(classifier, strategy)
     """
-    if not is_multi_worker(strategy):
+    if not is_multi_worker(strategy) or isinstance(model, MultiWorkerModel):
         return model
     return MultiWorkerModel(inputs=model.inputs, outputs=model.outputs, name=model.name)
 

@@ -29,25 +29,21 @@ import dataclasses
 import pathlib
 import re
 
-from keras_vit.data import DEFAULT_DATASET
 from keras_vit.errors import KerasViTError
 from keras_vit.models import create_model, load_image_model, model_metadata, preset_config
+from keras_vit.models.vit import image_size_pair
 from keras_vit.pretrain.pretrainer import ENCODER_FILE
 from keras_vit.training.layer_decay import check_layer_decay, layer_decay_scales_of, with_layer_decay
-from keras_vit.training.precision import check_precision
 from keras_vit.training.recipes import is_small, recommended_recipe
-from keras_vit.training.trainer import RunOptions, fit_classifier
+from keras_vit.training.run import Run, as_recorded, run_options
+from keras_vit.training.trainer import compile_classifier, fit_classifier
 from keras_vit.weights import create_pretrained
 from keras_vit.weights.published import PUBLISHED
 
 
-def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epochs=None, batch_size=None,
-             learning_rate=None, layer_decay=None, linear_probe=False, weight_decay=None, warmup_epochs=None,
-             label_smoothing=None, augment=None, drop_path_rate=None, clip_norm=None, ema_momentum=None,
-             output_dir=None, seed=0, precision="float32", strategy="auto", tpu=None, jit_compile=True,
-             steps_per_execution=8, verbose=1, validation_dir=None, skip_corrupt=False, cache="auto",
-             data_service=None, idx_dir=None, tfds_data_dir=None, overwrite=False, backup_interval=30.0,
-             time_budget=None, test_dir=None, **model_overrides):
+def finetune(pretrained, model=None, data=None, run=None, epochs=None, batch_size=None, learning_rate=None,
+             layer_decay=None, linear_probe=False, weight_decay=None, warmup_epochs=None, label_smoothing=None,
+             augment=None, drop_path_rate=None, clip_norm=None, ema_momentum=None, **options):
     """Fine-tunes (or linearly probes) a pretrained ViT, Swin or PVT as a classifier of a dataset's classes.
 
     The classifier is the preset's, at the data's image size (position embeddings resampled when the token grid
@@ -69,9 +65,10 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
         layer_decay: layer-wise learning-rate decay in (0, 1]; 1 for none (default: `default_layer_decay(model)`:
             0.65, 0.75 for ViT-L/H, 0.9 for Swin, 1 for PVT and for the nano/micro presets).
         linear_probe: freeze everything but the head (AdamW without weight decay in place of MAE's LARS).
-        dataset, data_dir, ..., backup_interval, time_budget: as in `train`; the training arguments left as None take the
-            fine-tuning recipe's.
-        **model_overrides: builder arguments replacing the preset's (e.g. image_size for an image folder).
+        data, run, epochs, batch_size, ..., ema_momentum: as in `train`; the training arguments left as None take
+            the fine-tuning recipe's.
+        **options: as in `train`: shortcuts of `DataSpec` and `RunConfig` fields, else builder arguments replacing
+            the preset's (e.g. image_size for an image folder).
 
     Returns:
         `TrainResult`.
@@ -85,23 +82,27 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
         >>> print(f"{result.test_accuracy:.3f}")
         >>> swin = keras_vit.finetune("runs/swin_digits/model.keras", dataset="digits", epochs=10, layer_decay=0.9)
     """
-    check_precision(precision)
+    spec, config, model_overrides = run_options(data, run, options, epochs)
     source, loaded, model = _resolve(pretrained, model)
-    config = preset_config(model, **model_overrides)
-    if source is not None and source.name == ENCODER_FILE and config["architecture"] != "vit":
+    preset = preset_config(model, **model_overrides)
+    if source is not None and source.name == ENCODER_FILE and preset["architecture"] != "vit":
         raise KerasViTError(f"pretrained='{pretrained}' is a masked-image pretraining's encoder, which is ViT-only, "
-                            f"but model='{model}' is a {config['architecture']} preset: pass a .keras classifier of "
+                            f"but model='{model}' is a {preset['architecture']} preset: pass a .keras classifier of "
                             f"the preset (e.g. a train output's model.keras) or a checkpoint file.")
     layer_decay = check_layer_decay(default_layer_decay(model) if layer_decay is None else layer_decay)
     recipe = finetuning_recipe(model, linear_probe).fill(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=augment,
         drop_path_rate=drop_path_rate, clip_norm=clip_norm)
-    options = RunOptions.pick(locals())
-
-    def network(image_size, channels, num_classes):
-        arguments = {**model_overrides, "image_size": image_size, "channels": channels, "num_classes": num_classes,
-                     "drop_path_rate": recipe["drop_path_rate"]}
+    run = Run(model, spec, config, dict(model=model, **as_recorded(recipe), ema_momentum=ema_momentum,
+                                        pretrained=str(pretrained), layer_decay=layer_decay,
+                                        linear_probe=linear_probe, model_overrides=model_overrides),
+              recipe["epochs"], recipe["batch_size"])
+    data = run.load_data(image_size_pair(preset["image_size"]), preset.get("channels", 3))
+    augmentation = run.augmentation(recipe["augment"])
+    with run.building():
+        arguments = {**model_overrides, "image_size": data.image_shape[:2], "channels": data.image_shape[2],
+                     "num_classes": data.num_classes, "drop_path_rate": recipe["drop_path_rate"]}
         if source is None:
             classifier = create_pretrained(pretrained, preset=model, head="new", **arguments)
         else:
@@ -109,13 +110,11 @@ def finetune(pretrained, model=None, dataset=DEFAULT_DATASET, data_dir=None, epo
             load_encoder_weights(classifier, load_image_model(source) if loaded is None else loaded)
         for layer in classifier.layers:
             layer.trainable = layer.name == "head" or not linear_probe
-        return classifier
-
-    return fit_classifier(model, config, recipe, network, options, ema_momentum=ema_momentum, augment=augment,
-                          arguments=dict(pretrained=str(pretrained), layer_decay=layer_decay, linear_probe=linear_probe,
-                                         model_overrides=model_overrides),
-                          wrap_optimizer=lambda optimizer, classifier: with_layer_decay(
-                              optimizer, layer_decay_scales_of(classifier, layer_decay)))
+    with run.scope():  # the learning rate decays layer by layer
+        optimizer = with_layer_decay(run.optimizer(recipe, ema_momentum),
+                                     layer_decay_scales_of(classifier, layer_decay))
+    trained = compile_classifier(run, classifier, optimizer, recipe)
+    return fit_classifier(run, model, classifier, trained, recipe, augmentation)
 
 
 def _resolve(pretrained, model):

@@ -98,7 +98,7 @@ def test_train_takes_a_separate_test_folder(monkeypatch, tmp_path):
     monkeypatch.setattr(cli, "_report_classifier", lambda result: None)
     monkeypatch.setattr(keras_vit.training, "train", lambda **arguments: seen.update(arguments))
     assert cli.main(["train", "--data-dir", str(tmp_path / "train"), "--test-dir", str(tmp_path / "test")]) == 0
-    assert seen["test_dir"] == str(tmp_path / "test") and seen["data_dir"] == str(tmp_path / "train")
+    assert seen["data"] == keras_vit.DataSpec(data_dir=str(tmp_path / "train"), test_dir=str(tmp_path / "test"))
 
 
 def test_bad_number_is_rejected_by_the_parser(capsys):

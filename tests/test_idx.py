@@ -55,9 +55,11 @@ def test_idx_folder_loads_with_stratified_validation_and_official_test(nowhere, 
     assert np.bincount(validation_labels, minlength=10).tolist() == [2] * 10, "validation must be stratified"
 
 
-def test_data_dir_names_the_idx_folder_and_image_size_resizes(nowhere):
+def test_idx_dir_names_the_idx_folder_and_image_size_resizes(nowhere):
     _write_idx(nowhere / "m")
-    data = load_dataset("mnist", data_dir=nowhere / "m", image_size=(32, 32))
+    with pytest.raises(KerasViTError, match="the IDX files of 'mnist' go in idx_dir="):
+        load_dataset("mnist", data_dir=nowhere / "m", image_size=(32, 32))  # data_dir: an image folder only
+    data = load_dataset("mnist", idx_dir=nowhere / "m", image_size=(32, 32))
     image, label = next(iter(split_images(data.train)))
     assert data.image_shape == (32, 32, 1) and image.shape == (32, 32, 1) and image.dtype.name == "uint8"
     assert data.class_names == [str(digit) for digit in range(10)]

@@ -11,7 +11,7 @@ import pytest
 import keras_vit
 from keras_vit import KerasViTError, cli
 from keras_vit.pretrain import MaskTokens, RandomMasking, build_mae, masked_reconstruction_loss, visible_count
-from keras_vit.training import trainer
+from keras_vit.training import run as run_steps
 from keras_vit.training.callbacks import RaiseOnNaN
 
 TINY = dict(model="vit_nano_patch4_28", dataset="digits", batch_size=128, learning_rate=3e-3, warmup_epochs=1,
@@ -114,7 +114,7 @@ class _StopAtEpoch(RaiseOnNaN):
 
 def test_an_interrupted_pretraining_resumes_from_its_backup(tmp_path, monkeypatch):
     arguments = dict(**TINY, epochs=3, output_dir=tmp_path / "run", backup_interval=0)
-    monkeypatch.setattr(trainer, "RaiseOnNaN", _StopAtEpoch)
+    monkeypatch.setattr(run_steps, "RaiseOnNaN", _StopAtEpoch)
     with pytest.raises(RuntimeError, match="killed"):
         keras_vit.pretrain(**arguments)
     started = []
@@ -123,7 +123,7 @@ def test_an_interrupted_pretraining_resumes_from_its_backup(tmp_path, monkeypatc
         def on_epoch_begin(self, epoch, logs=None):
             started.append(epoch)
 
-    monkeypatch.setattr(trainer, "RaiseOnNaN", Recorder)
+    monkeypatch.setattr(run_steps, "RaiseOnNaN", Recorder)
     result = keras_vit.pretrain(**arguments)
     assert started == [2], "resumed after the two backed-up epochs"
     assert _logged_epochs(result.history_path) == [0, 1, 2] and len(result.history["loss"]) == 3

@@ -38,7 +38,7 @@ def test_the_convolutional_stem_presets_count_as_small_for_pretraining_and_fine_
 
 def test_without_a_model_train_picks_the_recommended_preset_for_the_datas_channels():
     assert recommended_model("digits") == recommended_model("fashion_mnist") == "vitc_nano_patch4_28"
-    assert recommended_model("mnist", data_dir="idx/") == "vitc_nano_patch4_28", "a folder of IDX files"
+    assert recommended_model("mnist") == "vitc_nano_patch4_28"
     assert recommended_model("digits", data_dir="photos/") == recommended_model("tfds:cifar10") == (
         "vitc_nano_patch4_32")
     assert {recommended_model(name) for name in ("digits", "tfds:x")} <= set(PRESETS)

@@ -16,7 +16,7 @@ import pytest
 import keras_vit
 from keras_vit.data import load_dataset
 from keras_vit.errors import KerasViTError
-from keras_vit.training import trainer
+from keras_vit.training import run as run_steps
 from keras_vit.training.callbacks import IntervalBackupAndRestore
 
 TINY = dict(model="vit_nano_patch4_28", dataset="digits", batch_size=128, learning_rate=3e-3, warmup_epochs=1,
@@ -60,7 +60,7 @@ def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
 def test_nan_loss_stops_training_with_an_error_and_keeps_the_backup(tmp_path, monkeypatch):
     # a NaN learning rate turns the weights NaN at the update of epoch 1 (one step per epoch, its loss computed
     # before the update): the loss of epoch 2 is NaN
-    monkeypatch.setattr(trainer, "build_optimizer", lambda *args, **kwargs: keras.optimizers.SGD(
+    monkeypatch.setattr(run_steps, "build_optimizer", lambda *args, **kwargs: keras.optimizers.SGD(
         keras.optimizers.schedules.PiecewiseConstantDecay([0], [1e-3, float("nan")])))
     with pytest.raises(KerasViTError, match="loss became NaN at epoch 2; the last backup is kept in"):
         keras_vit.train(**{**TINY, "batch_size": 4096}, epochs=5, output_dir=tmp_path / "run")

@@ -9,7 +9,8 @@ import pytest
 import keras_vit
 from keras_vit import cli
 from keras_vit.errors import KerasViTError
-from keras_vit.training import WarmupCosineDecay, build_optimizer, time_budget, trainer
+from keras_vit.training import WarmupCosineDecay, build_optimizer, time_budget
+from keras_vit.training import run as run_steps
 from keras_vit.training.layer_decay import layer_decay_scales, with_layer_decay
 from keras_vit.training.time_budget import TIMED_EPOCHS, EpochSeconds, TimeBudget, plan_epochs, schedule_of
 
@@ -68,7 +69,7 @@ def test_the_callback_plans_after_two_epochs_recompiles_the_schedule_and_stops_a
 
 def test_train_plans_its_epochs_records_them_and_given_epochs_win(tmp_path, capsys, monkeypatch):
     clock = _Clock()  # the run starts at 1 s; each epoch reads it 4 times: EpochSeconds(1, 1, 1)
-    monkeypatch.setattr(trainer, "time", clock)
+    monkeypatch.setattr(run_steps, "time", clock)
     monkeypatch.setattr(time_budget, "time", clock)
     tiny = dict(model="vit_nano_patch4_28", dataset="digits", batch_size=128, learning_rate=3e-3, warmup_epochs=1,
                 jit_compile=False)
@@ -106,7 +107,7 @@ def test_the_schedule_replanned_is_the_one_the_optimizer_steps_by_under_layer_de
 
 
 def test_a_multi_worker_run_cannot_take_a_time_budget(tmp_path, monkeypatch):
-    monkeypatch.setattr(trainer, "is_multi_worker", lambda strategy: True)
+    monkeypatch.setattr(run_steps, "is_multi_worker", lambda strategy: True)
     with pytest.raises(KerasViTError, match="workers must run the same epochs: pass epochs="):
         keras_vit.train(epochs=None, time_budget=60, output_dir=tmp_path, verbose=0)
 
@@ -115,7 +116,7 @@ def test_the_cli_reads_a_duration_with_its_unit(monkeypatch, capsys):
     seen = {}
     monkeypatch.setattr(cli, "_report_classifier", lambda result: None)
     monkeypatch.setattr(keras_vit.training, "train", lambda **arguments: seen.update(arguments))
-    assert cli.main(["train", "--time-budget", "1.5h"]) == 0 and seen["time_budget"] == 5400.0
+    assert cli.main(["train", "--time-budget", "1.5h"]) == 0 and seen["run"].time_budget == 5400.0
     with pytest.raises(SystemExit):
         cli.main(["train", "--time-budget", "30"])
     assert "'30' is not a duration with its unit, e.g. 90s, 30m or 1.5h" in capsys.readouterr().err

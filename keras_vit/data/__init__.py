@@ -8,6 +8,7 @@ from keras_vit.data.idx import load_idx_dataset
 from keras_vit.data.scan import find_corrupt_images
 from keras_vit.data.pipeline import make_batches, named_image_errors, split_images
 from keras_vit.data.sources import DEFAULT_DATASET, known_datasets, load_dataset
+from keras_vit.data.spec import DataSpec
 from keras_vit.data.tfds_source import load_tfds
 from keras_vit.data.augment import AUGMENTATIONS, Augmentation, make_augmentation
 from keras_vit.data.splits import DatasetSplit, ImageArrays, ImageFiles, RecordFiles

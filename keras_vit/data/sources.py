@@ -31,8 +31,8 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
     their own channel count; `image_size` resizes IDX and TFDS images (the embedded digits stay 8x8).
 
     Args:
-        name: dataset name; ignored when `data_dir` is given, except that with "mnist" or "fashion_mnist"
-            `data_dir` is the folder holding their IDX files.
+        name: dataset name; replaced by `data_dir` when that is given (not "mnist" or "fashion_mnist", whose IDX
+            files are in `idx_dir`).
         data_dir: a folder with one sub-folder of images per class, or a folder of shards written by
             `keras-vit prepare` (`keras_vit.data.shards`; recognised by its dataset.json).
         image_size: (height, width) images are resized to; required with `data_dir`.
@@ -55,8 +55,7 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
         >>> load_dataset("tfds:cifar10", image_size=(32, 32), tfds_data_dir="/data/tfds").sizes["test"]
         10000
     """
-    if name in IDX_DATASETS and data_dir is not None and idx_dir is None:
-        idx_dir, data_dir = data_dir, None
+    check_sources(name, data_dir, validation_dir, test_dir)
     if data_dir is not None:
         if image_size is None:
             raise KerasViTError("Loading an image folder needs image_size=(height, width).")
@@ -68,9 +67,6 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
             return load_shard_folder(data_dir, image_size, channels)
         return load_image_folder(data_dir, image_size, channels, validation_dir=validation_dir,
                                  skip_corrupt=skip_corrupt, test_dir=test_dir, verbose=verbose)
-    for argument, folder in (("validation_dir", validation_dir), ("test_dir", test_dir)):
-        if folder is not None:
-            raise KerasViTError(f"{argument}= goes with data_dir= (an image folder), not with dataset='{name}'.")
     if name in EMBEDDED_DATASETS:
         return EMBEDDED_DATASETS[name]()
     if name in IDX_DATASETS:
@@ -84,3 +80,21 @@ def load_dataset(name=DEFAULT_DATASET, data_dir=None, image_size=None, channels=
         f"Unknown dataset '{name}'. Known: {', '.join(known_datasets())}; "
         f"or train on a folder of images with data_dir=FOLDER."
     )
+
+
+def check_sources(name, data_dir, validation_dir=None, test_dir=None):
+    """Raises `KerasViTError` unless the sources name one dataset: `data_dir` is an image (or shard) folder only,
+    and the separate validation and test folders go with it.
+
+    Example:
+        >>> check_sources("mnist", data_dir="idx/")
+        Traceback (most recent call last):
+        KerasViTError: data_dir='idx/' is a folder of images or shards, which replaces dataset='mnist'; the IDX...
+    """
+    if data_dir is not None and name in IDX_DATASETS:
+        raise KerasViTError(f"data_dir='{data_dir}' is a folder of images or shards, which replaces dataset='{name}'; "
+                            f"the IDX files of '{name}' go in idx_dir=FOLDER.")
+    if data_dir is None:
+        for argument, folder in (("validation_dir", validation_dir), ("test_dir", test_dir)):
+            if folder is not None:
+                raise KerasViTError(f"{argument}= goes with data_dir= (an image folder), not with dataset='{name}'.")

@@ -7,7 +7,8 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from keras_vit.data import DEFAULT_DATASET, load_dataset, named_image_errors, split_images
+from keras_vit.data import named_image_errors, split_images
+from keras_vit.data.spec import DataSpec
 from keras_vit.data.splits import joined
 from keras_vit.errors import KerasViTError
 from keras_vit.inference.metrics import ClassificationMetrics, classification_metrics
@@ -27,8 +28,7 @@ class EvaluationResult(ClassificationMetrics):
     tta: str = None
 
 
-def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="test", batch_size=64, output=None,
-                   idx_dir=None, tfds_data_dir=None, tta=None):
+def evaluate_model(model_path, data=None, split="test", batch_size=64, output=None, tta=None, **sources):
     """Evaluates a classifier on a split of a dataset and writes its confusion matrix as a PNG.
 
     The data are loaded as `train` loads them, at the model's input size and channel count (image folders and
@@ -39,16 +39,16 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
     Args:
         model_path: a `.keras` file (loaded with `load_classifier`, in safe mode), or a `keras.Model` (then
             `output` is required).
-        dataset: "digits", "mnist", "fashion_mnist" or "tfds:NAME"; ignored when `data_dir` is an image folder.
-        data_dir: folder with one sub-folder of images per class (with "mnist"/"fashion_mnist": their IDX files).
+        data: the images, a `keras_vit.DataSpec` (its cache and data service are not used here) or a dataset
+            name; default: the embedded digits.
         split: "test", "validation", "train", or "all": every image, e.g. of a folder of a dataset's test images.
         batch_size: images per prediction step.
         output: the PNG to write; default `<model folder>/<model stem>.confusion_<split>.png`.
-        idx_dir: folder holding the four IDX files of "mnist" or "fashion_mnist".
-        tfds_data_dir: TFDS data folder for `dataset="tfds:NAME"`.
         tta: test-time augmentation: None, or "flip": each image's class probabilities are the mean of the
             image's and its horizontal mirror's (two forward passes an image); the result and the PNG's name and
             title say so.
+        **sources: shortcuts, each replacing the `DataSpec` field of the same name: `dataset="mnist"`,
+            `data_dir="flowers/"`, `idx_dir=...`, `tfds_data_dir=...`.
 
     Returns:
         EvaluationResult.
@@ -61,6 +61,7 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
         >>> result = evaluate_model("runs/digits/model.keras", dataset="digits")
         >>> print(f"{result.accuracy:.3f}", result.confusion_path)
         0.975 runs/digits/model.confusion_test.png
+        >>> evaluate_model("runs/flowers/model.keras", DataSpec(data_dir="flowers_test/"), split="all")
     """
     if split not in SPLITS:
         raise KerasViTError(f"Unknown split '{split}'. Known: {', '.join(SPLITS)}.")
@@ -70,10 +71,10 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
         raise KerasViTError(f"Unknown tta={tta!r}. Known: None (no test-time augmentation) or 'flip'.")
     if output is None and not isinstance(model_path, (str, pathlib.Path)):
         raise KerasViTError("A model in memory needs output=<PNG path> for its confusion matrix.")
+    spec = DataSpec.of(data, **sources)
     model, class_names = load_classifier(model_path)
     image_shape = tuple(model.input_shape[1:])
-    data = load_dataset(dataset, data_dir=data_dir, image_size=image_shape[:2], channels=image_shape[2],
-                        idx_dir=idx_dir, tfds_data_dir=tfds_data_dir)
+    data = spec.load(image_size=image_shape[:2], channels=image_shape[2])
     _check_data_fits(data, image_shape, class_names, model_metadata(model).class_names is not None)
     if split == "all":
         images = functools.reduce(joined, [part for part in (data.train, data.validation, data.test) if part])
@@ -93,7 +94,7 @@ def evaluate_model(model_path, dataset=DEFAULT_DATASET, data_dir=None, split="te
         model_path = pathlib.Path(model_path)
         output = model_path.with_name(f"{model_path.stem}.confusion_{split}{f'_tta-{tta}' if tta else ''}.png")
     plot_confusion_matrix(metrics.confusion_matrix, class_names, output,
-                          title=f"{data_dir or dataset}, {split} split{f' (test-time {tta})' if tta else ''}: "
+                          title=f"{spec.name}, {split} split{f' (test-time {tta})' if tta else ''}: "
                                 f"{100 * metrics.accuracy:.2f}% accuracy")
     return EvaluationResult(**vars(metrics), split=split, confusion_path=pathlib.Path(output), tta=tta)
 

@@ -13,6 +13,8 @@ __getattr__, __dir__ = lazy_names(__name__, {  # imported on first use: `trainin
     "PRECISIONS": "keras_vit.training.precision:PRECISIONS",
     "precision_scope": "keras_vit.training.precision:precision_scope",
     "Recipe": "keras_vit.training.recipes:Recipe",
+    "Run": "keras_vit.training.run:Run",
+    "RunConfig": "keras_vit.training.run:RunConfig",
     "recommended_recipe": "keras_vit.training.recipes:recommended_recipe",
     "WarmupCosineDecay": "keras_vit.training.schedules:WarmupCosineDecay",
     "STRATEGIES": "keras_vit.distribute:STRATEGIES",

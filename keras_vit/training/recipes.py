@@ -105,7 +105,7 @@ def recommended_model(dataset, data_dir=None):
 
     Args:
         dataset: the dataset name of `train`.
-        data_dir: its image folder, if any (read as RGB; with "mnist" / "fashion_mnist" it holds their IDX files).
+        data_dir: its image folder, if any (read as RGB).
 
     Example:
         >>> recommended_model("fashion_mnist")
@@ -113,8 +113,7 @@ def recommended_model(dataset, data_dir=None):
         >>> recommended_model("digits", data_dir="photos/")
         'vitc_nano_patch4_32'
     """
-    folder = data_dir is not None and dataset not in ("mnist", "fashion_mnist")
-    return RECOMMENDED_MODELS[1 if dataset in GRAYSCALE_DATASETS and not folder else 3]
+    return RECOMMENDED_MODELS[1 if dataset in GRAYSCALE_DATASETS and data_dir is None else 3]
 
 
 def recommended_recipe(model):
