@@ -8,22 +8,7 @@ import math
 
 import numpy as np
 
-_ERF = np.vectorize(math.erf)
-
-
-def gelu(x):
-    return 0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0)))
-
-
-def layer_norm(x, gamma, beta, epsilon):
-    mean = x.mean(-1, keepdims=True)
-    variance = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(variance + epsilon) * gamma + beta
-
-
-def softmax(x):
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+from helpers import gelu, layer_norm, softmax  # noqa: F401 (also the reference functions of test_pvt_weights)
 
 
 def conv2d(x, kernel, bias, stride, padding):

@@ -4,12 +4,9 @@ import keras
 import numpy as np
 import pytest
 
+from helpers import randomize, to_numpy
 from keras_vit import KerasViTError
 from keras_vit.layers import PatchEncoder, Patches, resample_position_embeddings
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 def smooth_grid(rows, cols, dim):
@@ -38,12 +35,6 @@ def bilinear_reference(grid, source, target):
         for k in range(dim):
             out[i, :, k] = np.interp(col_x, np.arange(source[1]), by_rows[i, :, k])
     return out.reshape(1, target[0] * target[1], dim)
-
-
-def randomize(layer, seed=0):
-    rng = np.random.default_rng(seed)
-    for weight in layer.trainable_weights:
-        weight.assign(rng.normal(size=weight.shape).astype("float32"))
 
 
 @pytest.mark.parametrize("use_class_token", [True, False])
@@ -84,7 +75,7 @@ def test_patch_encoder_matches_numpy(use_class_token):
     patches = rng.normal(size=(3, 6, 10)).astype("float32")
     encoder = PatchEncoder(4, (2, 3), use_class_token=use_class_token)
     encoder.build(patches.shape)
-    randomize(encoder, seed=2)
+    randomize(encoder, seed=2, scale=1.0)
     kernel, bias = to_numpy(encoder.projection.kernel), to_numpy(encoder.projection.bias)
     positions = to_numpy(encoder.position_embedding)[0]
     tokens = patches.astype("float64") @ kernel + bias
@@ -99,7 +90,7 @@ def test_patch_encoder_projection_equals_strided_convolution():
     images = np.random.default_rng(3).uniform(size=(2, 8, 12, channels)).astype("float32")
     encoder = PatchEncoder(dim, (2, 3), use_class_token=False, use_position_embedding=False)
     encoder.build((None, 6, patch_size * patch_size * channels))
-    randomize(encoder, seed=4)
+    randomize(encoder, seed=4, scale=1.0)
     tokens = to_numpy(encoder(Patches(patch_size)(images)))
     kernel = to_numpy(encoder.projection.kernel).reshape(patch_size, patch_size, channels, dim)
     conv = to_numpy(keras.ops.conv(images, kernel, strides=patch_size, padding="valid"))

@@ -1,11 +1,10 @@
 """Tests of Patches, extract_patches and patches_to_image against a NumPy reference."""
 
-import re
-
 import keras
 import numpy as np
 import pytest
 
+from helpers import numbers_in, random_pixels, to_numpy
 from keras_vit import KerasViTError
 from keras_vit.layers import Patches, extract_patches, patches_to_image
 
@@ -34,14 +33,10 @@ def reference_patches(images, patch_size):
     return np.array(out, dtype=images.dtype)
 
 
-def random_images(shape, seed=0):
-    return np.random.default_rng(seed).uniform(0, 255, size=shape).astype("float32")
-
-
 @pytest.mark.parametrize("batch,height,width,channels,patch_size", SHAPES)
 def test_patches_match_numpy_loop(batch, height, width, channels, patch_size):
-    images = random_images((batch, height, width, channels))
-    patches = keras.ops.convert_to_numpy(Patches(patch_size)(images))
+    images = random_pixels((batch, height, width, channels))
+    patches = to_numpy(Patches(patch_size)(images))
     expected = reference_patches(images, patch_size)
     assert patches.shape == (batch, (height // patch_size) * (width // patch_size), patch_size ** 2 * channels)
     np.testing.assert_array_equal(patches, expected)
@@ -49,8 +44,8 @@ def test_patches_match_numpy_loop(batch, height, width, channels, patch_size):
 
 @pytest.mark.parametrize("batch,height,width,channels,patch_size", SHAPES)
 def test_extract_patches_function_matches_numpy_loop(batch, height, width, channels, patch_size):
-    images = random_images((batch, height, width, channels), seed=1)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(extract_patches(images, patch_size)),
+    images = random_pixels((batch, height, width, channels), seed=1)
+    np.testing.assert_array_equal(to_numpy(extract_patches(images, patch_size)),
                                   reference_patches(images, patch_size))
 
 
@@ -61,7 +56,7 @@ def test_patches_with_unknown_batch_in_functional_model(channels):
     assert tuple(outputs.shape) == (None, 15, 16 * channels)
     model = keras.Model(inputs, outputs)
     for batch in (1, 5):
-        images = random_images((batch, 12, 20, channels), seed=batch)
+        images = random_pixels((batch, 12, 20, channels), seed=batch)
         np.testing.assert_array_equal(model.predict(images, verbose=0), reference_patches(images, 4))
 
 
@@ -72,33 +67,33 @@ def test_patches_compute_output_shape():
 
 @pytest.mark.parametrize("batch,height,width,channels,patch_size", SHAPES)
 def test_patches_to_image_inverts_extract_patches_exactly(batch, height, width, channels, patch_size):
-    images = random_images((batch, height, width, channels), seed=2)
+    images = random_pixels((batch, height, width, channels), seed=2)
     restored = patches_to_image(extract_patches(images, patch_size), patch_size, height, width)
-    assert np.array_equal(keras.ops.convert_to_numpy(restored), images)
+    assert np.array_equal(to_numpy(restored), images)
 
 
 def test_patches_inverse_method_inverts_layer():
-    images = random_images((3, 12, 20, 3), seed=3)
+    images = random_pixels((3, 12, 20, 3), seed=3)
     layer = Patches(4)
     restored = layer.inverse(layer(images), height=12, width=20)
-    assert np.array_equal(keras.ops.convert_to_numpy(restored), images)
+    assert np.array_equal(to_numpy(restored), images)
 
 
 def test_patches_to_image_of_reference_patches_rebuilds_image():
-    images = random_images((2, 6, 9, 5), seed=4)
+    images = random_pixels((2, 6, 9, 5), seed=4)
     restored = patches_to_image(reference_patches(images, 3), 3, 6, 9)
-    assert np.array_equal(keras.ops.convert_to_numpy(restored), images)
+    assert np.array_equal(to_numpy(restored), images)
 
 
 def test_dense_on_patches_equals_strided_convolution():
     patch_size, channels, dim = 4, 3, 6
-    images = random_images((2, 12, 20, channels), seed=5) / 255.0
+    images = random_pixels((2, 12, 20, channels), seed=5) / 255.0
     dense = keras.layers.Dense(dim, bias_initializer="random_normal")
-    projected = keras.ops.convert_to_numpy(dense(Patches(patch_size)(images)))
-    kernel = keras.ops.convert_to_numpy(dense.kernel).reshape(patch_size, patch_size, channels, dim)
-    bias = keras.ops.convert_to_numpy(dense.bias)
+    projected = to_numpy(dense(Patches(patch_size)(images)))
+    kernel = to_numpy(dense.kernel).reshape(patch_size, patch_size, channels, dim)
+    bias = to_numpy(dense.bias)
     conv = keras.ops.conv(images, kernel, strides=patch_size, padding="valid", data_format="channels_last")
-    conv = keras.ops.convert_to_numpy(conv) + bias
+    conv = to_numpy(conv) + bias
     assert conv.shape == (2, 3, 5, dim)
     np.testing.assert_allclose(projected, conv.reshape(2, 15, dim), atol=1e-5, rtol=1e-5)
 
@@ -107,8 +102,7 @@ def test_dense_on_patches_equals_strided_convolution():
 def test_patches_rejects_image_not_divisible_by_patch_size(height, width):
     with pytest.raises(KerasViTError) as error:
         Patches(4)(np.zeros((1, height, width, 3), "float32"))
-    numbers = re.findall(r"\d+", str(error.value))
-    assert str(height) in numbers and str(width) in numbers and "4" in numbers
+    assert {str(height), str(width), "4"} <= numbers_in(error)
 
 
 def test_patches_rejects_unknown_height():

@@ -2,32 +2,20 @@
 
 import re
 
-import keras
 import numpy as np
 import pytest
 
+import helpers
 import pvt_numpy
+from helpers import check_layer_contract, random_normal, to_numpy
 from keras_vit import KerasViTError, layers
 from keras_vit.layers.pvt_attention import adaptive_pool_matrix
 from keras_vit.layers.pvt_embedding import embedded_size
 
 
-def randomize(layer, seed, scale=0.3):
+def randomize(layer, seed):
     """Random weights (LayerNorm scales around 1), so no part of the reference is a no-op."""
-    rng = np.random.default_rng(seed)
-    for weight in layer.weights:
-        values = rng.normal(size=weight.shape) * scale
-        if weight.path.endswith("gamma"):
-            values += 1.0
-        weight.assign(values.astype("float32"))
-
-
-def tokens(shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def numpy_of(tensor):
-    return keras.ops.convert_to_numpy(tensor)
+    return helpers.randomize(layer, seed, scale=0.3, all_weights=True, unit_gammas=True)
 
 
 @pytest.mark.parametrize("sr_ratio,grid", [(1, (6, 5)), (2, (8, 6)), (4, (8, 8)), (8, (16, 8)),
@@ -36,26 +24,26 @@ def test_sra_equals_plain_attention_over_reduced_keys(sr_ratio, grid):
     # (15, 10) with ratio 4 and (17, 9) with ratio 8: the reduction covers 12x8 / 16x8 tokens and drops the rest,
     # as the reference's stride-4 (8) convolution without padding does.
     attention = layers.SpatialReductionAttention(num_heads=2, grid_size=grid, sr_ratio=sr_ratio)
-    x = tokens((2, grid[0] * grid[1], 8), seed=sr_ratio)
+    x = random_normal((2, grid[0] * grid[1], 8), seed=sr_ratio)
     attention.build(x.shape)
     randomize(attention, seed=grid[0])
     outputs, probabilities = attention(x, return_attention_scores=True)
     keys = (grid[0] // sr_ratio) * (grid[1] // sr_ratio)
     assert tuple(probabilities.shape) == (2, 2, grid[0] * grid[1], keys)
     expected = pvt_numpy.sra(x.astype("float64"), grid, pvt_numpy.layer_weights(attention), 2, sr_ratio)
-    np.testing.assert_allclose(numpy_of(outputs), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(to_numpy(outputs), expected, atol=1e-5, rtol=0)
 
 
 def test_sra_ignores_the_rows_and_columns_the_reduction_drops():
     attention = layers.SpatialReductionAttention(num_heads=1, grid_size=(6, 5), sr_ratio=4)
-    x = tokens((1, 30, 4))
+    x = random_normal((1, 30, 4))
     attention.build(x.shape)
     randomize(attention, seed=1)
-    keys_before = numpy_of(attention.reduced_tokens(x))
+    keys_before = to_numpy(attention.reduced_tokens(x))
     changed = x.reshape(1, 6, 5, 4).copy()
     changed[:, 4:] += 5.0  # rows 4-5 and column 4 lie outside the 4x4 the reduction sees
     changed[:, :, 4] -= 5.0
-    keys_after = numpy_of(attention.reduced_tokens(changed.reshape(1, 30, 4)))
+    keys_after = to_numpy(attention.reduced_tokens(changed.reshape(1, 30, 4)))
     np.testing.assert_array_equal(keys_after, keys_before)
     assert keys_before.shape == (1, 1, 4)
 
@@ -64,13 +52,13 @@ def test_sra_ignores_the_rows_and_columns_the_reduction_drops():
 def test_linear_sra_equals_reference_with_adaptive_pooling(grid):
     # 14x14 pools in 2x2 bins; 8x10 in overlapping bins; 5x3, smaller than 7x7, repeats tokens.
     attention = layers.SpatialReductionAttention(num_heads=2, grid_size=grid, linear=True)
-    x = tokens((2, grid[0] * grid[1], 6), seed=3)
+    x = random_normal((2, grid[0] * grid[1], 6), seed=3)
     attention.build(x.shape)
     randomize(attention, seed=4)
     outputs, probabilities = attention(x, return_attention_scores=True)
     assert tuple(probabilities.shape) == (2, 2, grid[0] * grid[1], 49)
     expected = pvt_numpy.sra(x.astype("float64"), grid, pvt_numpy.layer_weights(attention), 2, linear=True)
-    np.testing.assert_allclose(numpy_of(outputs), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(to_numpy(outputs), expected, atol=1e-5, rtol=0)
 
 
 def test_adaptive_pool_matrix_averages_equal_bins_where_the_size_divides():
@@ -82,26 +70,26 @@ def test_adaptive_pool_matrix_averages_equal_bins_where_the_size_divides():
 @pytest.mark.parametrize("extra_relu", [False, True])
 def test_depthwise_conv_mlp_equals_reference(extra_relu):
     mlp = layers.DepthwiseConvMLP(hidden_dim=12, grid_size=(5, 7), extra_relu=extra_relu)
-    x = tokens((2, 35, 4), seed=5)
+    x = random_normal((2, 35, 4), seed=5)
     mlp.build(x.shape)
     randomize(mlp, seed=6)
     expected = pvt_numpy.mlp(x.astype("float64"), (5, 7), pvt_numpy.layer_weights(mlp), extra_relu=extra_relu)
-    np.testing.assert_allclose(numpy_of(mlp(x)), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(to_numpy(mlp(x)), expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("patch_size,stride,size", [(7, 4, (30, 26)), (3, 2, (7, 8)), (4, 4, (30, 17)),
                                                     (2, 2, (5, 4))])
 def test_patch_embedding_equals_reference_convolution(patch_size, stride, size):
     embedding = layers.PyramidPatchEmbedding(6, patch_size, stride)
-    x = tokens((2, *size, 3), seed=7)
+    x = random_normal((2, *size, 3), seed=7)
     embedding.build(x.shape)
     randomize(embedding, seed=8)
     weights = pvt_numpy.layer_weights(embedding)
     padding = patch_size // 2 if stride < patch_size else 0
     expected = pvt_numpy.conv2d(x.astype("float64"), weights["projection"]["kernel"], weights["projection"]["bias"],
                                 stride, padding)
-    expected = pvt_numpy.layer_norm(expected, weights["norm"]["gamma"], weights["norm"]["beta"], 1e-5)
-    outputs = numpy_of(embedding(x))
+    expected = helpers.layer_norm(expected, weights["norm"]["gamma"], weights["norm"]["beta"], 1e-5)
+    outputs = to_numpy(embedding(x))
     rows, cols = (embedded_size(side, patch_size, stride) for side in size)
     assert outputs.shape == (2, rows, cols, 6) == tuple(embedding.compute_output_shape(x.shape))
     np.testing.assert_allclose(outputs, expected, atol=1e-5, rtol=0)
@@ -117,34 +105,34 @@ def test_embedded_sizes_follow_pytorch_convolution_arithmetic():
 def test_block_equals_reference(version, linear, sr_ratio):
     block = layers.PVTBlock(num_heads=2, grid_size=(6, 4), sr_ratio=sr_ratio, mlp_ratio=2.0, version=version,
                             linear=linear)
-    x = tokens((2, 24, 8), seed=9)
+    x = random_normal((2, 24, 8), seed=9)
     block.build(x.shape)
     randomize(block, seed=10)
     outputs, scores = block(x, return_attention_scores=True)
     expected = pvt_numpy.block(x.astype("float64"), (6, 4), pvt_numpy.layer_weights(block), 2, sr_ratio, version,
                                linear)
-    np.testing.assert_allclose(numpy_of(outputs), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(to_numpy(outputs), expected, atol=1e-5, rtol=0)
     assert tuple(scores.shape) == (2, 2, 24, 49 if linear else 6)
 
 
 def test_v1_block_takes_a_class_token_with_plain_attention():
     block = layers.PVTBlock(num_heads=2, grid_size=(3, 3), version=1)
-    x = tokens((2, 10, 8), seed=11)
+    x = random_normal((2, 10, 8), seed=11)
     block.build(x.shape)
     randomize(block, seed=12)
     expected = pvt_numpy.block(x.astype("float64"), (3, 3), pvt_numpy.layer_weights(block), 2, 1, version=1)
-    np.testing.assert_allclose(numpy_of(block(x)), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(to_numpy(block(x)), expected, atol=1e-5, rtol=0)
 
 
 def test_stage_position_embedding_prepends_the_class_token_and_adds_positions():
     positions = layers.StagePositionEmbedding((2, 3), use_class_token=True)
-    x = tokens((2, 6, 4), seed=13)
+    x = random_normal((2, 6, 4), seed=13)
     positions.build(x.shape)
     randomize(positions, seed=14)
     class_token = positions.class_token.numpy()
     table = positions.position_embedding.numpy()
     expected = np.concatenate([np.broadcast_to(class_token, (2, 1, 4)), x], axis=1) + table
-    np.testing.assert_allclose(numpy_of(positions(x)), expected, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(positions(x)), expected, atol=1e-6)
 
 
 def bilinear_half_pixel(grid, rows, cols):
@@ -168,7 +156,7 @@ def test_position_embeddings_resample_bilinearly_keeping_the_class_token():
     positions.build((None, 6, 5))
     randomize(positions, seed=15)
     table = positions.position_embedding.numpy()
-    resampled = numpy_of(positions.resampled_position_embedding((5, 4)))
+    resampled = to_numpy(positions.resampled_position_embedding((5, 4)))
     assert resampled.shape == (1, 21, 5)
     np.testing.assert_array_equal(resampled[0, 0], table[0, 0])
     expected = bilinear_half_pixel(table[0, 1:].reshape(3, 2, 5), 5, 4).reshape(20, 5)
@@ -191,19 +179,8 @@ LAYERS = [
 
 
 @pytest.mark.parametrize("make,shape", LAYERS)
-def test_config_round_trip_gives_an_identical_layer(make, shape):
-    layer = make()
-    x = tokens(shape, seed=16)
-    layer.build(x.shape)
-    randomize(layer, seed=17)
-    config = layer.get_config()
-    clone = layer.__class__.from_config(config)
-    clone.build(x.shape)
-    clone.set_weights(layer.get_weights())
-    assert clone.get_config() == config
-    np.testing.assert_allclose(numpy_of(clone(x)), numpy_of(layer(x)), atol=1e-6)
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(restored) is type(layer) and restored.get_config() == config
+def test_layer_contract(make, shape):
+    check_layer_contract(make(), random_normal(shape, seed=16))
 
 
 @pytest.mark.parametrize("make,message", [

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import keras_vit
+from helpers import check_keras_file_round_trip, check_layer_contract, random_normal, tiny_vit, to_numpy
 from keras_vit import layers
 
 # Every layer of keras_vit.layers with non-default arguments, and the config entries those must give.
@@ -63,11 +64,33 @@ LAYER_CASES = [
 ]
 LAYER_IDS = [case[0].__name__ for case in LAYER_CASES]
 
+# An input (with its batch axis) that each layer of LAYER_CASES takes.
+CONTRACT_INPUTS = {
+    "Patches": (2, 14, 21, 3),
+    "PatchEncoder": (2, 15, 8),
+    "MultiHeadSelfAttention": (2, 5, 12),
+    "MLP": (2, 5, 8),
+    "TransformerBlock": (2, 5, 8),
+    "DropPath": (2, 5, 8),
+    "LayerScale": (2, 5, 8),
+    "ImageNormalization": (2, 4, 4, 3),
+    "TokenPooling": (2, 5, 8),
+    "WindowAttention": (4, 24, 12),
+    "SwinTransformerBlock": (2, 8, 8, 8),
+    "PatchMerging": (2, 4, 6, 8),
+    "ConvStem": (2, 8, 8, 3),
+    "SpatialReductionAttention": (2, 24, 8),
+    "PyramidPatchEmbedding": (2, 16, 16, 3),
+    "DepthwiseConvMLP": (2, 15, 8),
+    "StagePositionEmbedding": (2, 15, 8),
+    "PVTBlock": (2, 16, 8),
+}
+
 
 def test_every_public_layer_is_covered():
     public = {name for name in dir(layers) if isinstance(getattr(layers, name), type)
               and issubclass(getattr(layers, name), keras.layers.Layer)}
-    assert public == set(LAYER_IDS)
+    assert public == set(LAYER_IDS) == set(CONTRACT_INPUTS)
 
 
 @pytest.mark.parametrize("cls,kwargs,expected", LAYER_CASES, ids=LAYER_IDS)
@@ -79,23 +102,9 @@ def test_layer_config_holds_non_default_arguments(cls, kwargs, expected):
 
 
 @pytest.mark.parametrize("cls,kwargs,expected", LAYER_CASES, ids=LAYER_IDS)
-def test_layer_from_config_round_trip(cls, kwargs, expected):
-    layer = cls(**kwargs, name="custom")
-    config = layer.get_config()
-    restored = cls.from_config(config)
-    assert type(restored) is cls
-    assert restored.get_config() == config
-    json.dumps(config)  # configs must be JSON-serializable for .keras files
-
-
-@pytest.mark.parametrize("cls,kwargs,expected", LAYER_CASES, ids=LAYER_IDS)
-def test_layer_keras_serialization_round_trip(cls, kwargs, expected):
-    layer = cls(**kwargs, name="custom")
-    serialized = keras.saving.serialize_keras_object(layer)
-    assert serialized["registered_name"] == f"keras_vit>{cls.__name__}"
-    restored = keras.saving.deserialize_keras_object(json.loads(json.dumps(serialized)))
-    assert type(restored) is cls
-    assert restored.get_config() == layer.get_config()
+def test_layer_contract(cls, kwargs, expected):
+    # Config and serialization round trips (through JSON), a .keras file under safe_mode, mixed_bfloat16, shapes.
+    check_layer_contract(cls(**kwargs, name="custom"), random_normal(CONTRACT_INPUTS[cls.__name__], seed=1))
 
 
 def test_patch_encoder_initializers_survive_round_trip():
@@ -103,9 +112,9 @@ def test_patch_encoder_initializers_survive_round_trip():
                                 kernel_initializer=keras.initializers.Constant(-0.5))
     restored = layers.PatchEncoder.from_config(layer.get_config())
     restored.build((None, 4, 3))
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored.position_embedding), 0.75)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored.class_token), 0.75)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored.projection.kernel), -0.5)
+    np.testing.assert_array_equal(to_numpy(restored.position_embedding), 0.75)
+    np.testing.assert_array_equal(to_numpy(restored.class_token), 0.75)
+    np.testing.assert_array_equal(to_numpy(restored.projection.kernel), -0.5)
 
 
 def all_layers(model):
@@ -114,22 +123,15 @@ def all_layers(model):
 
 @pytest.mark.parametrize("pooling", ["token", "gap"])
 def test_vit_keras_file_round_trip(tmp_path, seeded, pooling):
-    model = keras_vit.build_vit(image_size=(8, 12), patch_size=4, num_classes=5, embed_dim=16, depth=2,
-                                num_heads=2, mlp_dim=24, pooling=pooling, dropout_rate=0.1, drop_path_rate=0.2,
-                                layer_scale_init=0.1, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3), name="tiny_vit")
+    model = tiny_vit(image_size=(8, 12), pooling=pooling, dropout_rate=0.1, drop_path_rate=0.2, layer_scale_init=0.1,
+                     mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3), name="tiny_vit")
     images = seeded.uniform(0, 255, size=(3, 8, 12, 3)).astype("float32")
-    expected = model.predict(images, verbose=0)
-    path = tmp_path / "vit.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), expected, atol=1e-6, rtol=0)
+    loaded = check_keras_file_round_trip(model, images, tmp_path / "vit.keras", atol=1e-6, rtol=0,
+                                         outputs_of=lambda m: m.predict(images, verbose=0))
     assert loaded.name == "tiny_vit"
     assert [type(layer) for layer in all_layers(loaded)] == [type(layer) for layer in all_layers(model)]
     assert isinstance(loaded.get_layer("block_1"), layers.TransformerBlock)
     assert loaded.get_layer("block_1").drop_path_rate == pytest.approx(0.2)
-    for original, restored in zip(model.weights, loaded.weights):
-        assert original.path == restored.path
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored), keras.ops.convert_to_numpy(original))
 
 
 def test_vit_contains_no_lambda_layer():

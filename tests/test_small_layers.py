@@ -1,19 +1,12 @@
 """Tests of DropPath, LayerScale, MLP, TokenPooling and ImageNormalization against NumPy."""
 
-import math
-
 import keras
 import numpy as np
 import pytest
 
+from helpers import gelu, randomize, to_numpy
 from keras_vit import KerasViTError
 from keras_vit.layers import MLP, DropPath, ImageNormalization, LayerScale, TokenPooling
-
-erf = np.vectorize(math.erf)
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 def random_array(shape, seed=0, low=0.5, high=2.0):
@@ -96,14 +89,12 @@ def test_mlp_matches_numpy_with_exact_gelu():
     x = np.random.default_rng(7).normal(size=(2, 5, 6)).astype("float32")
     mlp = MLP(hidden_dim=10)
     mlp.build(x.shape)
-    rng = np.random.default_rng(8)
-    for weight in mlp.trainable_weights:
-        weight.assign(rng.normal(size=weight.shape).astype("float32"))
+    randomize(mlp, seed=8, scale=1.0)
     fc1_kernel, fc1_bias = to_numpy(mlp.fc1.kernel), to_numpy(mlp.fc1.bias)
     fc2_kernel, fc2_bias = to_numpy(mlp.fc2.kernel), to_numpy(mlp.fc2.bias)
     assert fc1_kernel.shape == (6, 10) and fc2_kernel.shape == (10, 6)
     hidden = x.astype("float64") @ fc1_kernel + fc1_bias
-    expected = (0.5 * hidden * (1.0 + erf(hidden / math.sqrt(2.0)))) @ fc2_kernel + fc2_bias
+    expected = gelu(hidden) @ fc2_kernel + fc2_bias
     np.testing.assert_allclose(to_numpy(mlp(x)), expected, atol=1e-5, rtol=1e-5)
 
 

@@ -2,18 +2,14 @@
 
 import itertools
 
-import keras
 import numpy as np
 import pytest
 
+from helpers import to_numpy
 from keras_vit import KerasViTError
 from keras_vit.layers import window_partition, window_reverse
 from keras_vit.layers.swin_windows import (effective_window, pad_to_windows, relative_coordinates_table,
                                            relative_position_index, shifted_window_mask, window_padding)
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 @pytest.mark.parametrize("window", [(2, 2), (4, 3), (1, 6), (8, 6)])
