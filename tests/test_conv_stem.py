@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import keras_vit
+from helpers import random_pixels
 from keras_vit import KerasViTError
 from keras_vit.layers import ConvStem
 from keras_vit.layers.conv_stem import conv_stem_strides
@@ -68,7 +69,7 @@ def test_a_vit_with_a_conv_stem_feeds_one_token_per_patch_and_round_trips(tmp_pa
     model = keras_vit.create_model("vitc_nano_patch4_28")
     assert model.get_layer("stem").output.shape == (None, 7, 7, 64)
     assert model.get_layer("patch_encoder").output.shape == (None, 49, 64)
-    images = np.random.default_rng(2).uniform(0, 255, size=(3, 28, 28, 1)).astype("float32")
+    images = random_pixels((3, 28, 28, 1), seed=2)
     model.save(tmp_path / "model.keras")
     loaded, _ = load_classifier(tmp_path / "model.keras")
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)

@@ -8,9 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-import keras_vit
+from helpers import randomize, tiny_pvt, tiny_swin, tiny_vit
 from keras_vit.layers import MultiHeadSelfAttention, WindowAttention, attention
 from keras_vit.layers.swin_windows import shifted_window_mask
+from keras_vit.models.swin import IMAGENET_MEAN, IMAGENET_STD
 
 RNG = np.random.default_rng(0)
 
@@ -28,16 +29,14 @@ def _outputs_both_ways(monkeypatch, call):
     return explicit, fused
 
 
-def _randomized(layer, *shapes):
-    layer.build(*shapes)
-    for weight in layer.trainable_weights:
-        weight.assign(RNG.normal(size=weight.shape).astype("float32") * 0.5)
-    return layer
+def _randomized(layer, shape, seed):
+    layer.build(shape)
+    return randomize(layer, seed, scale=0.5)
 
 
 def test_self_attention_is_the_same_on_both_paths(monkeypatch):
     tokens = RNG.normal(size=(2, 17, 24)).astype("float32")
-    layer = _randomized(MultiHeadSelfAttention(num_heads=3), tokens.shape)
+    layer = _randomized(MultiHeadSelfAttention(num_heads=3), tokens.shape, seed=1)
     explicit, fused = _outputs_both_ways(monkeypatch, lambda: layer(tokens))
     np.testing.assert_allclose(fused, explicit, atol=1e-5, rtol=1e-5)
 
@@ -48,19 +47,18 @@ def test_window_attention_is_the_same_on_both_paths_with_bias_and_shift_mask(mon
     grid, window, shift = (8, 4), 4, 2
     windows = (grid[0] // window) * (grid[1] // window)
     tokens = RNG.normal(size=(3 * windows, window * window, 16)).astype("float32")
-    layer = _randomized(WindowAttention(num_heads=2, window_size=window, version=version), tokens.shape)
+    layer = _randomized(WindowAttention(num_heads=2, window_size=window, version=version), tokens.shape,
+                       seed=version)
     mask = shifted_window_mask(grid, (window, window), (shift, shift)) if shifted else None
     explicit, fused = _outputs_both_ways(monkeypatch, lambda: layer(tokens, attention_mask=mask))
     np.testing.assert_allclose(fused, explicit, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("build", [
-    lambda: keras_vit.build_vit(image_size=16, patch_size=4, num_classes=5, embed_dim=16, depth=2, num_heads=2,
-                                mlp_dim=16),
-    lambda: keras_vit.build_swin(image_size=(16, 12), patch_size=2, num_classes=5, embed_dim=8, depths=(2, 2),
-                                 num_heads=(2, 4), window_size=4, version=2),
-    lambda: keras_vit.build_pvt(image_size=(16, 12), patch_size=2, num_classes=5, embed_dims=(8, 16), depths=(1, 1),
-                                num_heads=(1, 2), mlp_ratios=(2, 2), sr_ratios=(2, 1)),
+    lambda: tiny_vit(mlp_dim=16),
+    lambda: tiny_swin(2, image_size=(16, 12), mean=IMAGENET_MEAN, std=IMAGENET_STD),
+    lambda: tiny_pvt(2, image_size=(16, 12), embed_dims=(8, 16), depths=(1, 1), num_heads=(1, 2), mlp_ratios=(2, 2),
+                     sr_ratios=(2, 1), mean=IMAGENET_MEAN, std=IMAGENET_STD),
 ], ids=["vit", "swinv2 with padded, shifted windows", "pvt v2 with a spatial reduction"])
 def test_models_give_the_same_logits_on_both_paths(monkeypatch, build):
     keras.utils.set_random_seed(1)

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-import keras_vit
+from helpers import perturb, tiny_pvt, tiny_swin, tiny_vit
 from keras_vit import layers
 from test_weights_vit import CLASSES, DEPTH, DIM, HEADS, IMAGE, MLP, PATCH, reference_vit, save, timm_vit_tensors
 from test_weights_vit import images as vit_images
@@ -96,23 +96,14 @@ def public_names(env):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def randomize(model, seed):
-    rng = np.random.default_rng(seed)
-    for weight in model.trainable_weights:
-        weight.assign(weight + (rng.normal(size=weight.shape) * 0.05).astype("float32"))
-
-
 def small_vit():
-    return keras_vit.build_vit(image_size=(16, 12), patch_size=4, num_classes=6, embed_dim=16, depth=2, num_heads=2,
-                               mlp_dim=24, layer_scale_init=0.1, drop_path_rate=0.1, dropout_rate=0.1,
-                               mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    return tiny_vit(image_size=(16, 12), num_classes=6, layer_scale_init=0.1, drop_path_rate=0.1, dropout_rate=0.1,
+                    mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
 
 
 def small_swin(version=1):
     """An 8x6 patch grid: padded, shifted windows in stage 0; clamped, unshifted ones in stage 1."""
-    return keras_vit.build_swin(image_size=(16, 12), patch_size=2, num_classes=6, embed_dim=8, depths=(2, 2),
-                                num_heads=(2, 4), window_size=4, version=version, drop_path_rate=0.1,
-                                mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    return tiny_swin(version, image_size=(16, 12), num_classes=6, drop_path_rate=0.1)
 
 
 def small_swinv2():
@@ -121,9 +112,8 @@ def small_swinv2():
 
 def small_pvt():
     """PVT v2 on 8x6 and 4x3 grids: a stride-2 spatial reduction (8x6 -> 4x3 keys), depth-wise convolutions."""
-    return keras_vit.build_pvt(image_size=(16, 12), patch_size=2, num_classes=6, embed_dims=(8, 16), depths=(1, 1),
-                               num_heads=(1, 2), mlp_ratios=(2, 2), sr_ratios=(2, 1), drop_path_rate=0.1,
-                               mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    return tiny_pvt(2, image_size=(16, 12), num_classes=6, embed_dims=(8, 16), depths=(1, 1), num_heads=(1, 2),
+                    mlp_ratios=(2, 2), sr_ratios=(2, 1), drop_path_rate=0.1)
 
 
 def model_from_layers():
@@ -164,7 +154,7 @@ def jax_run(tmp_path_factory):
     builders = (small_vit, model_from_layers, small_swin, small_swinv2, small_pvt)
     for seed, (name, build) in enumerate(zip(MODEL_NAMES, builders)):
         model = build()
-        randomize(model, seed)
+        perturb(model, seed, scale=0.05)
         np.save(folder / f"{name}_tf.npy", keras.ops.convert_to_numpy(model(images, training=False)))
         model.save(folder / f"{name}_tf.keras")
     path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))

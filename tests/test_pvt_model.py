@@ -10,54 +10,17 @@ import tensorflow as tf
 
 import keras_vit
 import pvt_numpy
+from helpers import (TINY_PVT, check_keras_file_round_trip, check_mixed_precision_close, numbers_in, perturb,
+                     random_pixels, tiny_pvt, to_numpy, trainable_parameters)
 from keras_vit import KerasViTError, layers
 from keras_vit.cli import main
 from keras_vit.inference.predict import load_image
 from keras_vit.models import PRESETS, count_pvt_parameters
 from keras_vit.viz.saliency import grad_cam
-from test_swin_model import dtype_policy, images, randomize, trainable_parameters  # noqa: F401 (helpers, a fixture)
 
-# Trainable parameters with 1000 classes: timm 1.0.31 for PVT v2; PVT v1 from the official definitions
-# (whai362/PVT, classification/pvt.py; the README rounds them to 13.2M, 24.5M, 44.2M and 61.4M).
-REFERENCE_PARAMETERS = {
-    "pvt_v2_b0": 3_666_760,
-    "pvt_v2_b1": 14_009_000,
-    "pvt_v2_b2": 25_362_856,
-    "pvt_v2_b2_li": 22_553_512,
-    "pvt_v2_b3": 45_238_696,
-    "pvt_v2_b4": 62_556_072,
-    "pvt_v2_b5": 81_956_008,
-    "pvt_tiny": 13_229_288,
-    "pvt_small": 24_485_864,
-    "pvt_medium": 44_208_104,
-    "pvt_large": 61_369_320,
-}
+IMAGENET_PRESETS = ["pvt_v2_b0", "pvt_v2_b1", "pvt_v2_b2", "pvt_v2_b2_li", "pvt_v2_b3", "pvt_v2_b4", "pvt_v2_b5",
+                    "pvt_tiny", "pvt_small", "pvt_medium", "pvt_large"]
 SMALL_PRESETS = ["pvt_nano_patch2_28", "pvt_nano_patch2_32", "pvt_v2_nano_patch2_28", "pvt_v2_nano_patch2_32"]
-TINY = dict(patch_size=2, num_classes=5, embed_dims=(8, 16, 24), depths=(1, 2, 1), num_heads=(1, 2, 3),
-            mlp_ratios=(2, 3, 2), sr_ratios=(4, 2, 1), mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
-
-
-def tiny_pvt(version=2, image_size=(22, 18), **overrides):
-    """Three stages on 11x9, 6x5 and 3x3 grids (v2) or 11x9, 5x4 and 2x2 (v1): no side a multiple of 4 or 2."""
-    arguments = {**TINY, "image_size": image_size, "version": version,
-                 "pooling": "token" if version == 1 else "gap"}
-    return keras_vit.build_pvt(**{**arguments, **overrides})
-
-
-@pytest.mark.parametrize("name,expected", list(REFERENCE_PARAMETERS.items()))
-def test_counter_gives_reference_counts(name, expected):
-    assert keras_vit.count_parameters(name) == expected
-
-
-@pytest.mark.parametrize("name", ["pvt_v2_b0", "pvt_tiny"])
-def test_built_presets_have_reference_counts(name):
-    model = keras_vit.create_model(name)
-    try:
-        assert trainable_parameters(model) == REFERENCE_PARAMETERS[name] == model.count_params()
-        assert model.input_shape == (None, 224, 224, 3) and model.output_shape == (None, 1000)
-    finally:
-        del model
-        keras.backend.clear_session()
 
 
 @pytest.mark.parametrize("version,arguments", [
@@ -68,8 +31,8 @@ def test_built_presets_have_reference_counts(name):
 ])
 def test_counter_equals_built_model(version, arguments):
     model = tiny_pvt(version, **arguments)
-    config = {**TINY, "image_size": (22, 18), "version": version, "pooling": "token" if version == 1 else "gap",
-              **arguments}
+    config = {**TINY_PVT, "image_size": (22, 18), "version": version,
+              "pooling": "token" if version == 1 else "gap", **arguments}
     assert count_pvt_parameters(**config) == trainable_parameters(model) == model.count_params()
 
 
@@ -77,11 +40,12 @@ def test_counter_equals_built_model(version, arguments):
                                                     (1, False, "gap")])
 def test_forward_pass_equals_numpy_reference(version, linear, pooling):
     model = tiny_pvt(version, linear=linear, pooling=pooling)
-    randomize(model, seed=version)
-    inputs = images((2, 22, 18, 3), seed=1)
-    expected = pvt_numpy.forward(model, inputs, version, TINY["patch_size"], TINY["num_heads"], TINY["sr_ratios"],
-                                 TINY["mean"], TINY["std"], linear=linear, pooling=pooling)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(inputs)), expected, atol=1e-4, rtol=1e-4)
+    perturb(model, seed=version)
+    inputs = random_pixels((2, 22, 18, 3), seed=1)
+    expected = pvt_numpy.forward(model, inputs, version, TINY_PVT["patch_size"], TINY_PVT["num_heads"],
+                                 TINY_PVT["sr_ratios"], TINY_PVT["mean"], TINY_PVT["std"], linear=linear,
+                                 pooling=pooling)
+    np.testing.assert_allclose(to_numpy(model(inputs)), expected, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("version,grids", [(2, [(16, 8), (8, 4), (4, 2), (2, 1)]),
@@ -105,7 +69,7 @@ def test_shapes_through_every_stage(version, grids):
         assert model.get_layer("stage_3_norm").output.shape == (None, 2, 32)
     assert model.get_layer("stage_0_block_1").attention.key_grid == (2, 1)  # 16x8 reduced 8 times
     assert model.get_layer("pool").output.shape == (None, 32)
-    assert tuple(model(images((2, 64, 32, 3))).shape) == (2, 7)
+    assert tuple(model(random_pixels((2, 64, 32, 3))).shape) == (2, 7)
     features = tiny_pvt(version, include_top=False, pooling=None)
     assert features.output_shape == ((None, 3, 3, 24) if version == 2 else (None, 2, 2, 24))
 
@@ -117,23 +81,15 @@ def test_drop_path_rises_over_all_blocks():
     np.testing.assert_allclose(rates, [0.0, 0.1, 0.2, 0.3])
 
 
-@pytest.mark.parametrize("name", SMALL_PRESETS)
-def test_small_presets_build_at_their_size(name):
-    model = keras_vit.create_model(name)
-    size, channels = PRESETS[name]["image_size"], PRESETS[name]["channels"]
-    assert model.input_shape == (None, size, size, channels) and model.output_shape == (None, 10)
-    assert trainable_parameters(model) == keras_vit.count_parameters(name)
-
-
 @pytest.mark.parametrize("name", ["pvt_nano_patch2_32", "pvt_v2_nano_patch2_32"])  # the 28s: the same layers
 def test_small_presets_run_on_the_digits(name):
     digits = keras_vit.create_model(name, image_size=8, channels=1)
-    outputs = keras.ops.convert_to_numpy(digits(images((2, 8, 8, 1))))
+    outputs = to_numpy(digits(random_pixels((2, 8, 8, 1))))
     assert outputs.shape == (2, 10) and np.isfinite(outputs).all()
 
 
 def test_every_pvt_preset_is_listed_and_counted():
-    expected = set(REFERENCE_PARAMETERS) | set(SMALL_PRESETS)
+    expected = set(IMAGENET_PRESETS) | set(SMALL_PRESETS)
     assert set(keras_vit.list_models("pvt*")) == expected
     for name in expected:
         preset = PRESETS[name]
@@ -152,31 +108,24 @@ def test_models_command_lists_pvt(capsys):
 def test_keras_file_round_trip(tmp_path, version):
     keras.utils.set_random_seed(version)
     model = tiny_pvt(version, drop_path_rate=0.2, dropout_rate=0.1, linear=version == 2, name="tiny_pvt")
-    randomize(model, version)
-    inputs = images((3, 22, 18, 3), seed=version)
-    expected = keras.ops.convert_to_numpy(model(inputs))
-    path = tmp_path / "pvt.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(inputs)), expected, atol=1e-5, rtol=1e-5)
+    perturb(model, version)
+    inputs = random_pixels((3, 22, 18, 3), seed=version)
+    loaded = check_keras_file_round_trip(model, inputs, tmp_path / "pvt.keras")
     assert loaded.name == "tiny_pvt"
     block = loaded.get_layer("stage_2_block_0")
     assert isinstance(block, layers.PVTBlock) and block.version == version and block.linear == (version == 2)
     assert block.drop_path_rate == pytest.approx(0.2)
-    for original, restored in zip(model.weights, loaded.weights):
-        assert original.path == restored.path
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored), keras.ops.convert_to_numpy(original))
     assert "Lambda" not in json.dumps(keras.saving.serialize_keras_object(model))
 
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_model_config_round_trip(version):
     model = tiny_pvt(version)
-    randomize(model, 3)
+    perturb(model, 3)
     clone = keras.Model.from_config(model.get_config())
     clone.set_weights(model.get_weights())
-    inputs = images((2, 22, 18, 3), seed=4)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(inputs)), keras.ops.convert_to_numpy(model(inputs)),
+    inputs = random_pixels((2, 22, 18, 3), seed=4)
+    np.testing.assert_allclose(to_numpy(clone(inputs)), to_numpy(model(inputs)),
                                atol=1e-6, rtol=0)
 
 
@@ -184,33 +133,20 @@ def test_model_config_round_trip(version):
                          [("mixed_float16", 0.03, 1, False), ("mixed_bfloat16", 0.15, 2, True)],
                          indirect=["dtype_policy"])
 def test_mixed_precision_is_finite_and_close_to_float32(dtype_policy, tolerance, version, linear):
-    inputs = images((4, 22, 18, 3), seed=5)
-    mixed = tiny_pvt(version, linear=linear)
-    keras.config.set_dtype_policy("float32")
-    reference = tiny_pvt(version, linear=linear)
-    keras.config.set_dtype_policy(dtype_policy)
-    randomize(reference, 6)
-    mixed.set_weights(reference.get_weights())
+    inputs = random_pixels((4, 22, 18, 3), seed=5)
+    mixed = check_mixed_precision_close(lambda: tiny_pvt(version, linear=linear), inputs, dtype_policy, tolerance)
     assert mixed.get_layer("stage_0_block_0").compute_dtype == dtype_policy.split("_")[1]
-    expected = keras.ops.convert_to_numpy(reference(inputs))
-    outputs = keras.ops.convert_to_numpy(mixed(inputs))
-    assert outputs.dtype == np.float32 and np.isfinite(outputs).all()
-    assert np.abs(outputs - expected).max() <= tolerance * max(1.0, np.abs(expected).max())
 
 
 def test_xla_compiled_forward_pass_matches_eager():
     # Strided slices, the adaptive-pooling einsum and the depth-wise convolution must lower to XLA.
     model = tiny_pvt(2, linear=True, embed_dims=(8, 16), depths=(1, 1), num_heads=(1, 2), mlp_ratios=(2, 2),
                      sr_ratios=(4, 1))
-    randomize(model, 8)
-    inputs = images((3, 22, 18, 3), seed=9)
+    perturb(model, 8)
+    inputs = random_pixels((3, 22, 18, 3), seed=9)
     model.compile(jit_compile=True)
-    np.testing.assert_allclose(model.predict(inputs, verbose=0), keras.ops.convert_to_numpy(model(inputs)),
+    np.testing.assert_allclose(model.predict(inputs, verbose=0), to_numpy(model(inputs)),
                                atol=1e-5, rtol=1e-5)
-
-
-def numbers_in(error):
-    return set(re.findall(r"\d+", str(error.value)))
 
 
 def test_image_too_small_for_the_stages_is_named():
@@ -274,25 +210,25 @@ def test_short_cli_training_run_of_a_small_pvt(tmp_path, monkeypatch):
 def test_grad_cam_explains_the_last_stage_and_follows_the_class():
     # Version 1: the class token classifies, so the map is the last block's input (the explain test below: v2).
     model = tiny_pvt(1, num_classes=3)
-    randomize(model, seed=21)
-    inputs = images((2, 22, 18, 3), seed=21)
+    perturb(model, seed=21)
+    inputs = random_pixels((2, 22, 18, 3), seed=21)
     maps = [grad_cam(model, inputs, class_index=index) for index in range(3)]
     for heatmap in maps:
         assert heatmap.shape == (2, 22, 18) and np.isfinite(heatmap).all()
         assert heatmap.min() >= 0.0 and 0.0 < heatmap.max() <= 1.0
     assert np.abs(maps[0] - maps[1]).max() > 1e-2
-    predicted = np.argmax(keras.ops.convert_to_numpy(model(inputs)), axis=-1)
+    predicted = np.argmax(to_numpy(model(inputs)), axis=-1)
     np.testing.assert_allclose(grad_cam(model, inputs), [maps[c][i] for i, c in enumerate(predicted)], atol=1e-6)
 
 
 def test_explain_writes_a_grad_cam_png_for_a_pvt(tmp_path):
     model = tiny_pvt(2, num_classes=3)
-    randomize(model, seed=22)
+    perturb(model, seed=22)
     path = tmp_path / "pvt.keras"
     model.class_names = ["cat", "dog", "bird"]
     model.save(path)
     image = tmp_path / "image.png"
-    image.write_bytes(tf.io.encode_png(images((22, 18, 3), seed=23).astype("uint8")).numpy())
+    image.write_bytes(tf.io.encode_png(random_pixels((22, 18, 3), seed=23).astype("uint8")).numpy())
     heatmap = keras_vit.explain_image(path, image, tmp_path / "explained.png")
     pixels = load_image(image, (22, 18), 3)
     np.testing.assert_allclose(heatmap, grad_cam(model, pixels[None])[0], atol=1e-5)

@@ -8,54 +8,13 @@ import numpy as np
 import pytest
 
 import keras_vit
+from helpers import (check_keras_file_round_trip, check_mixed_precision_close, numbers_in, perturb, random_pixels,
+                     tiny_swin, to_numpy, trainable_parameters)
 from keras_vit import KerasViTError, layers
 from keras_vit.cli import main
 from keras_vit.models import PRESETS, count_swin_parameters
 
-PUBLISHED_PARAMETERS = {
-    "swin_tiny_patch4_window7_224": 28_288_354,
-    "swin_small_patch4_window7_224": 49_606_258,
-    "swin_base_patch4_window7_224": 87_768_224,
-    "swinv2_tiny_window8_256": 28_347_154,
-}
 SMALL_PRESETS = ["swin_nano_patch2_window4_32", "swin_micro_patch2_window4_32", "swinv2_nano_patch2_window4_32"]
-
-
-def trainable_parameters(model):
-    return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
-
-
-def tiny_swin(version=1, image_size=(24, 20), **overrides):
-    """Two stages on a 12x10 grid, then 6x5: a padded, shifted first stage and a clamped, padded second one."""
-    arguments = dict(image_size=image_size, patch_size=2, num_classes=5, embed_dim=8, depths=(2, 2),
-                     num_heads=(2, 4), window_size=4, version=version, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
-    return keras_vit.build_swin(**{**arguments, **overrides})
-
-
-def images(shape, seed=0):
-    return np.random.default_rng(seed).uniform(0, 255, size=shape).astype("float32")
-
-
-def randomize(model, seed):
-    rng = np.random.default_rng(seed)
-    for weight in model.trainable_weights:
-        weight.assign(weight + (rng.normal(size=weight.shape) * 0.1).astype("float32"))
-
-
-@pytest.mark.parametrize("name,expected", list(PUBLISHED_PARAMETERS.items()))
-def test_counter_gives_published_counts(name, expected):
-    assert keras_vit.count_parameters(name) == expected
-
-
-@pytest.mark.parametrize("name", ["swin_tiny_patch4_window7_224", "swinv2_tiny_window8_256"])
-def test_built_tiny_has_published_count(name):
-    model = keras_vit.create_model(name)
-    try:
-        assert trainable_parameters(model) == PUBLISHED_PARAMETERS[name] == model.count_params()
-        assert model.output_shape == (None, 1000)
-    finally:
-        del model
-        keras.backend.clear_session()
 
 
 @pytest.mark.parametrize("arguments", [
@@ -92,7 +51,7 @@ def test_shapes_through_every_stage():
     assert model.get_layer("stage_3_block_0").effective_window_size == (2, 1)
     assert model.get_layer("norm").output.shape == (None, 2, 1, 64)
     assert model.get_layer("pool").output.shape == (None, 64)
-    assert tuple(model(images((2, 64, 32, 3))).shape) == (2, 7)
+    assert tuple(model(random_pixels((2, 64, 32, 3))).shape) == (2, 7)
     with pytest.raises(ValueError):
         model.get_layer("stage_0_merging")
     features = keras_vit.build_swin(image_size=32, patch_size=4, embed_dim=8, depths=(1, 1), num_heads=(1, 2),
@@ -107,13 +66,11 @@ def test_drop_path_rises_over_all_blocks():
 
 
 @pytest.mark.parametrize("name", SMALL_PRESETS)
-def test_small_presets_build_at_32_and_at_8(name):
-    model = keras_vit.create_model(name)
-    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 10)
-    assert trainable_parameters(model) == keras_vit.count_parameters(name)
+def test_small_presets_run_on_the_digits(name):
+    # Their build at 32x32, counts and shapes: test_presets.py, for every preset.
     digits = keras_vit.create_model(name, image_size=(8, 8), channels=1)
     assert digits.get_layer("normalize").mean == (0.5,)
-    outputs = keras.ops.convert_to_numpy(digits(images((2, 8, 8, 1))))
+    outputs = to_numpy(digits(random_pixels((2, 8, 8, 1))))
     assert outputs.shape == (2, 10) and np.isfinite(outputs).all()
 
 
@@ -140,58 +97,34 @@ def test_models_command_lists_swin(capsys):
 def test_keras_file_round_trip(tmp_path, version):
     keras.utils.set_random_seed(version)
     model = tiny_swin(version, drop_path_rate=0.2, dropout_rate=0.1, name="tiny_swin")
-    randomize(model, version)
-    inputs = images((3, 24, 20, 3), seed=version)
-    expected = model.predict(inputs, verbose=0)
-    path = tmp_path / "swin.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(loaded.predict(inputs, verbose=0), expected, atol=1e-5, rtol=1e-5)
+    perturb(model, version)
+    inputs = random_pixels((3, 24, 20, 3), seed=version)
+    loaded = check_keras_file_round_trip(model, inputs, tmp_path / "swin.keras",
+                                         outputs_of=lambda m: m.predict(inputs, verbose=0))
     assert loaded.name == "tiny_swin"
     block = loaded.get_layer("stage_1_block_1")
     assert isinstance(block, layers.SwinTransformerBlock) and block.version == version
     assert block.drop_path_rate == pytest.approx(0.2)
-    for original, restored in zip(model.weights, loaded.weights):
-        assert original.path == restored.path
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored), keras.ops.convert_to_numpy(original))
     assert "Lambda" not in json.dumps(keras.saving.serialize_keras_object(model))
 
 
 def test_model_config_round_trip():
     model = tiny_swin(2)
-    randomize(model, 3)
+    perturb(model, 3)
     clone = keras.Model.from_config(model.get_config())
     clone.set_weights(model.get_weights())
-    inputs = images((2, 24, 20, 3), seed=4)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(inputs)), keras.ops.convert_to_numpy(model(inputs)),
+    inputs = random_pixels((2, 24, 20, 3), seed=4)
+    np.testing.assert_allclose(to_numpy(clone(inputs)), to_numpy(model(inputs)),
                                atol=1e-6, rtol=0)
-
-
-@pytest.fixture
-def dtype_policy(request):
-    """Sets the global dtype policy for one test and restores the previous one."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(request.param)
-    yield request.param
-    keras.config.set_dtype_policy(previous)
 
 
 @pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("dtype_policy,tolerance", [("mixed_float16", 0.03), ("mixed_bfloat16", 0.15)],
                          indirect=["dtype_policy"])
 def test_mixed_precision_is_finite_and_close_to_float32(dtype_policy, tolerance, version):
-    inputs = images((4, 24, 20, 3), seed=5)
-    mixed = tiny_swin(version)
-    keras.config.set_dtype_policy("float32")
-    reference = tiny_swin(version)
-    keras.config.set_dtype_policy(dtype_policy)
-    randomize(reference, 6)
-    mixed.set_weights(reference.get_weights())
+    inputs = random_pixels((4, 24, 20, 3), seed=5)
+    mixed = check_mixed_precision_close(lambda: tiny_swin(version), inputs, dtype_policy, tolerance)
     assert mixed.get_layer("stage_0_block_1").compute_dtype == dtype_policy.split("_")[1]
-    expected = keras.ops.convert_to_numpy(reference(inputs))
-    outputs = keras.ops.convert_to_numpy(mixed(inputs))
-    assert outputs.dtype == np.float32 and np.isfinite(outputs).all()
-    assert np.abs(outputs - expected).max() <= tolerance * max(1.0, np.abs(expected).max())
 
 
 @pytest.mark.parametrize("dtype_policy", ["mixed_float16"], indirect=True)
@@ -205,12 +138,8 @@ def test_masked_softmax_does_not_overflow_float16(dtype_policy):
     outputs, probabilities = attention(np.full((2, 4, 8), 2.0, "float32"), attention_mask=mask,
                                        return_attention_scores=True)
     assert outputs.dtype == "float16"
-    assert np.isfinite(keras.ops.convert_to_numpy(outputs)).all()
-    assert np.isfinite(keras.ops.convert_to_numpy(probabilities)).all()
-
-
-def numbers_in(error):
-    return set(re.findall(r"\d+", str(error.value)))
+    assert np.isfinite(to_numpy(outputs)).all()
+    assert np.isfinite(to_numpy(probabilities)).all()
 
 
 def test_image_size_not_divisible_by_patch_size_is_named():
@@ -247,10 +176,10 @@ def test_other_bad_arguments_are_clear_errors(overrides, message):
 def test_xla_compiled_forward_pass_matches_eager(version):
     # Shifted and padded windows (roll, pad, gather, masked softmax) must lower to XLA.
     model = tiny_swin(version)
-    randomize(model, 8)
-    inputs = images((3, 24, 20, 3), seed=9)
+    perturb(model, 8)
+    inputs = random_pixels((3, 24, 20, 3), seed=9)
     model.compile(jit_compile=True)
-    np.testing.assert_allclose(model.predict(inputs, verbose=0), keras.ops.convert_to_numpy(model(inputs)),
+    np.testing.assert_allclose(model.predict(inputs, verbose=0), to_numpy(model(inputs)),
                                atol=1e-5, rtol=1e-5)
 
 
