@@ -76,8 +76,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     Example:
         >>> attention = MultiHeadSelfAttention(num_heads=3)
         >>> outputs, probabilities = attention(np.zeros((2, 197, 192)), return_attention_scores=True)
-        >>> probabilities.shape
-        TensorShape([2, 3, 197, 197])
+        >>> tuple(probabilities.shape)
+        (2, 3, 197, 197)
     """
 
     def __init__(self, num_heads, qkv_bias=True, attention_dropout_rate=0.0, projection_dropout_rate=0.0,

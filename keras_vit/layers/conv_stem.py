@@ -22,8 +22,8 @@ class ConvStem(keras.layers.Layer):
 
     Example:
         >>> stem = ConvStem((32, 64, 64), patch_size=4)
-        >>> stem(np.zeros((2, 28, 28, 1))).shape  # a 7 x 7 grid of 64-channel patch features
-        TensorShape([2, 7, 7, 64])
+        >>> tuple(stem(np.zeros((2, 28, 28, 1))).shape)  # a 7 x 7 grid of 64-channel patch features
+        (2, 7, 7, 64)
     """
 
     def __init__(self, channels, patch_size, **kwargs):

@@ -19,8 +19,8 @@ class DropPath(keras.layers.Layer):
 
     Example:
         >>> drop = DropPath(0.1)
-        >>> drop(np.ones((4, 197, 192)), training=True).shape
-        TensorShape([4, 197, 192])
+        >>> tuple(drop(np.ones((4, 197, 192)), training=True).shape)
+        (4, 197, 192)
     """
 
     def __init__(self, rate, seed=None, **kwargs):

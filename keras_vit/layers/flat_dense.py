@@ -13,8 +13,8 @@ def flat_dense(dense, inputs):
     kernel on CPUs; on the matrix it fuses them (benchmarks/README.md, "Fused bias"). Reshapes cost nothing.
 
     Example:
-        >>> flat_dense(keras.layers.Dense(8), np.zeros((2, 5, 4))).shape
-        TensorShape([2, 5, 8])
+        >>> tuple(flat_dense(keras.layers.Dense(8), np.zeros((2, 5, 4))).shape)
+        (2, 5, 8)
     """
     outputs = dense(ops.reshape(inputs, (-1, inputs.shape[-1])))
     return ops.reshape(outputs, (*ops.shape(inputs)[:-1], outputs.shape[-1]))
@@ -27,8 +27,8 @@ def exact_gelu(inputs):
     the two casts cost less, and XLA fuses them away.
 
     Example:
-        >>> exact_gelu(np.array([-1.0, 0.0, 1.0], "float32"))
-        <tf.Tensor: shape=(3,), dtype=float32, numpy=array([-0.15865526,  0.        ,  0.8413447 ], dtype=float32)>
+        >>> ops.convert_to_numpy(exact_gelu(np.array([-1.0, 0.0, 1.0], "float32"))).round(4)
+        array([-0.1587,  0.    ,  0.8413], dtype=float32)
     """
     gelu = keras.activations.gelu(ops.cast(inputs, "float32"), approximate=False)
     return ops.cast(gelu, inputs.dtype)

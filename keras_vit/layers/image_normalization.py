@@ -16,8 +16,8 @@ class ImageNormalization(keras.layers.Layer):
 
     Example:
         >>> normalize = ImageNormalization(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
-        >>> normalize(np.full((1, 2, 2, 3), 255.0)).shape
-        TensorShape([1, 2, 2, 3])
+        >>> tuple(normalize(np.full((1, 2, 2, 3), 255.0)).shape)
+        (1, 2, 2, 3)
     """
 
     def __init__(self, mean=(0.5,), std=(0.5,), **kwargs):

@@ -12,8 +12,8 @@ class LayerScale(keras.layers.Layer):
         init_value: starting value of every scale (small, e.g. 1e-5, so deep models start near identity).
 
     Example:
-        >>> LayerScale(1e-5)(np.ones((2, 197, 192))).shape
-        TensorShape([2, 197, 192])
+        >>> tuple(LayerScale(1e-5)(np.ones((2, 197, 192))).shape)
+        (2, 197, 192)
     """
 
     def __init__(self, init_value, **kwargs):

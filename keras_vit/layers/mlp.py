@@ -18,8 +18,8 @@ class MLP(keras.layers.Layer):
         dropout_rate: dropout after each Dense layer.
 
     Example:
-        >>> MLP(hidden_dim=768)(np.zeros((2, 197, 192))).shape
-        TensorShape([2, 197, 192])
+        >>> tuple(MLP(hidden_dim=768)(np.zeros((2, 197, 192))).shape)
+        (2, 197, 192)
     """
 
     def __init__(self, hidden_dim, dropout_rate=0.0, **kwargs):

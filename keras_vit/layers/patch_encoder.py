@@ -26,8 +26,8 @@ def resample_position_embeddings(embeddings, source_grid, target_grid, num_prefi
 
     Example:
         >>> old = np.random.rand(1, 1 + 14 * 14, 192).astype("float32")
-        >>> resample_position_embeddings(old, (14, 14), (24, 24), num_prefix_tokens=1).shape
-        TensorShape([1, 577, 192])
+        >>> tuple(resample_position_embeddings(old, (14, 14), (24, 24), num_prefix_tokens=1).shape)
+        (1, 577, 192)
     """
     source_grid, target_grid = tuple(source_grid), tuple(target_grid)
     embeddings = ops.convert_to_tensor(embeddings)
@@ -66,8 +66,8 @@ class PatchEncoder(keras.layers.Layer):
 
     Example:
         >>> encoder = PatchEncoder(projection_dim=192, grid_size=(14, 14))
-        >>> encoder(np.zeros((2, 196, 768))).shape
-        TensorShape([2, 197, 192])
+        >>> tuple(encoder(np.zeros((2, 196, 768))).shape)
+        (2, 197, 192)
     """
 
     def __init__(self, projection_dim, grid_size, use_class_token=True, use_position_embedding=True,
@@ -125,7 +125,13 @@ class PatchEncoder(keras.layers.Layer):
         """This layer's position embeddings resized to `target_grid`, the class token's kept apart.
 
         Example:
-            >>> new_encoder.position_embedding.assign(old_encoder.resampled_position_embedding((24, 24)))
+            >>> old_encoder = PatchEncoder(projection_dim=192, grid_size=(14, 14))  # 224x224 images, 16x16 patches
+            >>> old_encoder.build((None, 196, 768))
+            >>> new_encoder = PatchEncoder(projection_dim=192, grid_size=(24, 24))  # 384x384 images
+            >>> new_encoder.build((None, 576, 768))
+            >>> _ = new_encoder.position_embedding.assign(old_encoder.resampled_position_embedding((24, 24)))
+            >>> tuple(new_encoder.position_embedding.shape)
+            (1, 577, 192)
         """
         if not self.use_position_embedding:
             raise KerasViTError(f"Layer '{self.name}' has no position embeddings to resample.")

@@ -20,8 +20,8 @@ class PatchMerging(keras.layers.Layer):
         layer_norm_epsilon: epsilon of the LayerNormalization.
 
     Example:
-        >>> PatchMerging()(np.zeros((2, 56, 56, 96))).shape
-        TensorShape([2, 28, 28, 192])
+        >>> tuple(PatchMerging()(np.zeros((2, 56, 56, 96))).shape)
+        (2, 28, 28, 192)
     """
 
     def __init__(self, output_dim=None, version=1, layer_norm_epsilon=1e-5, **kwargs):

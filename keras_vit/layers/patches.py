@@ -20,7 +20,7 @@ def extract_patches(images, patch_size):
         Tensor of shape (batch, (height // patch_size) * (width // patch_size), patch_size**2 * channels).
 
     Example:
-        >>> extract_patches(np.zeros((2, 32, 48, 3)), 16).shape
+        >>> tuple(extract_patches(np.zeros((2, 32, 48, 3)), 16).shape)
         (2, 6, 768)
     """
     height, width, channels = _static_image_shape(images.shape, patch_size)
@@ -100,8 +100,8 @@ class Patches(keras.layers.Layer):
     Example:
         >>> layer = Patches(4)
         >>> patches = layer(np.zeros((8, 28, 32, 1)))  # (8, 56, 16)
-        >>> layer.inverse(patches, height=28, width=32).shape
-        TensorShape([8, 28, 32, 1])
+        >>> tuple(layer.inverse(patches, height=28, width=32).shape)
+        (8, 28, 32, 1)
     """
 
     def __init__(self, patch_size, **kwargs):

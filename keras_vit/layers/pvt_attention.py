@@ -57,8 +57,8 @@ class SpatialReductionAttention(keras.layers.Layer):
     Example:
         >>> attention = SpatialReductionAttention(num_heads=2, grid_size=(56, 56), sr_ratio=8)
         >>> outputs, probabilities = attention(np.zeros((2, 3136, 64)), return_attention_scores=True)
-        >>> probabilities.shape  # 7x7 keys for every one of the 56x56 queries
-        TensorShape([2, 2, 3136, 49])
+        >>> tuple(probabilities.shape)  # 7x7 keys for every one of the 56x56 queries
+        (2, 2, 3136, 49)
     """
 
     def __init__(self, num_heads, grid_size, sr_ratio=1, linear=False, qkv_bias=True, attention_dropout_rate=0.0,

@@ -33,8 +33,8 @@ class PVTBlock(keras.layers.Layer):
 
     Example:
         >>> block = PVTBlock(num_heads=1, grid_size=(56, 56), sr_ratio=8, mlp_ratio=8.0)
-        >>> block(np.zeros((2, 3136, 64))).shape
-        TensorShape([2, 3136, 64])
+        >>> tuple(block(np.zeros((2, 3136, 64))).shape)
+        (2, 3136, 64)
     """
 
     def __init__(self, num_heads, grid_size, sr_ratio=1, mlp_ratio=4.0, version=2, linear=False, qkv_bias=True,

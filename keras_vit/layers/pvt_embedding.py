@@ -33,8 +33,8 @@ class PyramidPatchEmbedding(keras.layers.Layer):
         layer_norm_epsilon: epsilon of the LayerNormalization.
 
     Example:
-        >>> PyramidPatchEmbedding(64, patch_size=7, stride=4)(np.zeros((2, 224, 224, 3))).shape
-        TensorShape([2, 56, 56, 64])
+        >>> tuple(PyramidPatchEmbedding(64, patch_size=7, stride=4)(np.zeros((2, 224, 224, 3))).shape)
+        (2, 56, 56, 64)
     """
 
     def __init__(self, embed_dim, patch_size, stride=None, layer_norm_epsilon=1e-5, **kwargs):

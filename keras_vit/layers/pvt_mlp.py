@@ -24,8 +24,8 @@ class DepthwiseConvMLP(MLP):
         extra_relu: a ReLU before the depth-wise convolution (PVT v2-Li).
 
     Example:
-        >>> DepthwiseConvMLP(hidden_dim=512, grid_size=(56, 56))(np.zeros((2, 3136, 64))).shape
-        TensorShape([2, 3136, 64])
+        >>> tuple(DepthwiseConvMLP(hidden_dim=512, grid_size=(56, 56))(np.zeros((2, 3136, 64))).shape)
+        (2, 3136, 64)
     """
 
     def __init__(self, hidden_dim, grid_size, dropout_rate=0.0, extra_relu=False, **kwargs):

@@ -22,8 +22,8 @@ class StagePositionEmbedding(keras.layers.Layer):
 
     Example:
         >>> positions = StagePositionEmbedding((7, 7), use_class_token=True)
-        >>> positions(np.zeros((2, 49, 512))).shape
-        TensorShape([2, 50, 512])
+        >>> tuple(positions(np.zeros((2, 49, 512))).shape)
+        (2, 50, 512)
     """
 
     def __init__(self, grid_size, use_class_token=False, embedding_initializer=None, **kwargs):
@@ -62,7 +62,12 @@ class StagePositionEmbedding(keras.layers.Layer):
         """This layer's position embeddings resized to `target_grid`, the class token's kept apart.
 
         Example:
-            >>> new.position_embedding.assign(old.resampled_position_embedding(new.grid_size))
+            >>> old, new = StagePositionEmbedding((7, 7)), StagePositionEmbedding((14, 14))
+            >>> old.build((None, 49, 64))
+            >>> new.build((None, 196, 64))
+            >>> _ = new.position_embedding.assign(old.resampled_position_embedding(new.grid_size))
+            >>> tuple(new.position_embedding.shape)
+            (1, 196, 64)
         """
         return resample_position_embeddings(self.position_embedding, self.grid_size, as_grid(target_grid),
                                             self.num_prefix_tokens, interpolation)

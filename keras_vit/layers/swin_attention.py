@@ -45,8 +45,8 @@ class WindowAttention(keras.layers.Layer):
 
     Example:
         >>> attention = WindowAttention(num_heads=3, window_size=7)
-        >>> attention(np.zeros((8, 49, 96))).shape
-        TensorShape([8, 49, 96])
+        >>> tuple(attention(np.zeros((8, 49, 96))).shape)
+        (8, 49, 96)
     """
 
     def __init__(self, num_heads, window_size, version=1, qkv_bias=True, attention_dropout_rate=0.0,

@@ -41,8 +41,8 @@ class SwinTransformerBlock(keras.layers.Layer):
 
     Example:
         >>> block = SwinTransformerBlock(num_heads=3, window_size=7, shift_size=3)
-        >>> block(np.zeros((2, 56, 56, 96))).shape
-        TensorShape([2, 56, 56, 96])
+        >>> tuple(block(np.zeros((2, 56, 56, 96))).shape)
+        (2, 56, 56, 96)
     """
 
     def __init__(self, num_heads, window_size=7, shift_size=0, mlp_ratio=4.0, version=1, qkv_bias=True,
@@ -169,7 +169,10 @@ def roll_2d(x, shift):
     interpreter cannot run without the Select TF ops library), whereas slices and concatenations are builtins.
 
     Example:
-        >>> shifted = roll_2d(feature_map, (-3, -3))  # the values of ops.roll(feature_map, (-3, -3), axis=(1, 2))
+        >>> feature_map = np.arange(2 * 7 * 5 * 3, dtype="float32").reshape(2, 7, 5, 3)
+        >>> shifted = roll_2d(feature_map, (-3, -3))
+        >>> np.array_equal(ops.convert_to_numpy(shifted), np.roll(feature_map, (-3, -3), axis=(1, 2)))
+        True
     """
     for axis, amount in zip((1, 2), shift):
         size = x.shape[axis]

@@ -65,8 +65,8 @@ def pad_to_windows(x, window):
     """Pads a (batch, height, width, channels) map with zeros at the bottom and right to a multiple of `window`.
 
     Example:
-        >>> pad_to_windows(np.zeros((2, 5, 7, 3)), (4, 4)).shape
-        TensorShape([2, 8, 8, 3])
+        >>> tuple(pad_to_windows(np.zeros((2, 5, 7, 3)), (4, 4)).shape)
+        (2, 8, 8, 3)
     """
     pad_height, pad_width = window_padding(x.shape[1:3], window)
     if not pad_height and not pad_width:
@@ -84,8 +84,8 @@ def window_partition(x, window):
         window: (height, width) of a window, or one int.
 
     Example:
-        >>> window_partition(np.zeros((2, 8, 12, 5)), 4).shape
-        TensorShape([12, 16, 5])
+        >>> tuple(window_partition(np.zeros((2, 8, 12, 5)), 4).shape)
+        (12, 16, 5)
     """
     window_height, window_width = as_pair(window)
     height, width, channels = x.shape[1:]

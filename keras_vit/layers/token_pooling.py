@@ -16,8 +16,8 @@ class TokenPooling(keras.layers.Layer):
         pooling: "token" takes token 0 (the class token); "gap" averages every token.
 
     Example:
-        >>> TokenPooling("gap")(np.ones((2, 196, 192))).shape
-        TensorShape([2, 192])
+        >>> tuple(TokenPooling("gap")(np.ones((2, 196, 192))).shape)
+        (2, 192)
     """
 
     def __init__(self, pooling="token", **kwargs):

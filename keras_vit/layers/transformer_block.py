@@ -25,8 +25,8 @@ class TransformerBlock(keras.layers.Layer):
     Example:
         >>> block = TransformerBlock(num_heads=3, mlp_dim=768)
         >>> tokens, attention = block(np.zeros((2, 197, 192)), return_attention_scores=True)
-        >>> attention.shape
-        TensorShape([2, 3, 197, 197])
+        >>> tuple(attention.shape)
+        (2, 3, 197, 197)
     """
 
     def __init__(self, num_heads, mlp_dim, dropout_rate=0.0, attention_dropout_rate=0.0, drop_path_rate=0.0,

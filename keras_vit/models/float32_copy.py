@@ -14,6 +14,7 @@ def in_float32(model):
     policy) rebuilt from its config in float32, then given the model's weights. Memory: one more set of weights.
 
     Example:
+        >>> from keras_vit.training.precision import precision_scope
         >>> with precision_scope("mixed_bfloat16"):
         ...     model = keras_vit.create_model("vit_nano_patch4_28")
         >>> in_float32(model).layers[-1].compute_dtype

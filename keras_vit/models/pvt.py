@@ -74,8 +74,8 @@ def build_pvt(image_size=224, version=2, patch_size=4, channels=3, num_classes=1
     Example:
         >>> model = build_pvt(image_size=32, patch_size=2, num_classes=10, embed_dims=(16, 32, 64),
         ...                   depths=(1, 1, 1), num_heads=(1, 2, 4), mlp_ratios=(4, 4, 4), sr_ratios=(4, 2, 1))
-        >>> model(np.zeros((2, 32, 32, 3))).shape
-        TensorShape([2, 10])
+        >>> tuple(model(np.zeros((2, 32, 32, 3))).shape)
+        (2, 10)
     """
     height, width = image_size_pair(image_size)
     stages, grids = _plan(height, width, version, patch_size, (embed_dims, depths, num_heads, mlp_ratios, sr_ratios),

@@ -74,8 +74,8 @@ def build_swin(image_size=224, patch_size=4, channels=3, num_classes=1000, embed
     Example:
         >>> model = build_swin(image_size=32, patch_size=2, num_classes=10, embed_dim=32, depths=(2, 2, 2),
         ...                    num_heads=(2, 4, 8), window_size=4)
-        >>> model(np.zeros((2, 32, 32, 3))).shape
-        TensorShape([2, 10])
+        >>> tuple(model(np.zeros((2, 32, 32, 3))).shape)
+        (2, 10)
     """
     height, width = image_size_pair(image_size)
     depths, num_heads = _as_int_tuple(depths, "depths"), _as_int_tuple(num_heads, "num_heads")

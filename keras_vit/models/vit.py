@@ -50,8 +50,8 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
     Example:
         >>> model = build_vit(image_size=32, patch_size=4, num_classes=10, embed_dim=64, depth=4, num_heads=4,
         ...                   mlp_dim=128)
-        >>> model(np.zeros((2, 32, 32, 3))).shape
-        TensorShape([2, 10])
+        >>> tuple(model(np.zeros((2, 32, 32, 3))).shape)
+        (2, 10)
     """
     height, width = image_size_pair(image_size)
     _validate(height, width, patch_size, embed_dim, num_heads, depth, pooling, num_classes, include_top)
