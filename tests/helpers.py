@@ -185,6 +185,14 @@ def check_keras_file_round_trip(model, inputs, path, *, outputs_of=None, atol=1e
     return loaded
 
 
+def check_model_config_round_trip(model, inputs, atol=1e-6):
+    """keras.Model.from_config(model.get_config()) with the model's weights gives its outputs on `inputs`."""
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(to_numpy(clone(inputs)), to_numpy(model(inputs)), atol=atol, rtol=0)
+    return clone
+
+
 def check_mixed_precision_close(build, inputs, policy, tolerance, seed=6):
     """`build()` under the mixed `policy` (the global one, set by the dtype_policy fixture) and under float32, with
     the same perturbed weights: float32, finite outputs within `tolerance` of the float32 model's (relative to their
