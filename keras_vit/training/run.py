@@ -10,8 +10,8 @@
     history = run.fit(trained, run.batches(data.train, training=True), run.batches(data.validation))
     run.save(model, "model.keras"); run.finish([...])                    # the final files, then "finished"
 
-The run folder's states and resuming are `keras_vit.training.run_folder`'s; the epoch arithmetic is
-`keras_vit.training.epochs`'; a time budget is `keras_vit.training.time_budget`'s.
+`Run` keeps the run folder (its states and resuming: `keras_vit.training.run_folder`), the epoch arithmetic
+(`keras_vit.training.epochs`), the backups and a time budget's plan (`keras_vit.training.time_budget`).
 """
 
 import contextlib
