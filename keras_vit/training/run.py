@@ -51,8 +51,8 @@ class RunConfig:
         output_dir: the output folder (run.json, the models, history.csv, logs/, the curves, backup/); default
             runs/<model>_<dataset> (pretrain: runs/<model>_mae_<dataset>).
         seed: seed of weights initialisation, shuffling and dropout.
-        precision: "float32", "mixed_float16" (with loss scaling) or "mixed_bfloat16"; logits stay float32.
-            "auto" is mixed_bfloat16 without XLA on CPUs that multiply bfloat16 natively (AVX-512 BF16, AMX),
+        precision: "auto" (the default), "float32", "mixed_float16" (with loss scaling) or "mixed_bfloat16";
+            logits stay float32. "auto" is mixed_bfloat16 without XLA on CPUs that multiply bfloat16 natively (AVX-512 BF16, AMX),
             mixed_bfloat16 on GPUs of compute capability 8.0 or more and TPUs, else float32 (`resolve_precision`;
             the choice is printed and written to run.json as "precision_chosen").
         strategy: "auto", "one-device", "mirrored", "multi-worker", "tpu" (see `make_strategy`) or a
@@ -78,7 +78,7 @@ class RunConfig:
 
     output_dir: str = None
     seed: int = 0
-    precision: str = "float32"
+    precision: str = "auto"
     strategy: object = "auto"
     tpu: str = None
     jit_compile: bool = True
