@@ -123,7 +123,8 @@ def _resolve(pretrained, model):
     path = pathlib.Path(pretrained)
     if path.is_dir():
         if not (path / ENCODER_FILE).is_file():
-            raise KerasViTError(f"pretrained='{path}' is a folder without {ENCODER_FILE}: pass a pretrain output folder.")
+            raise KerasViTError(
+                f"pretrained='{path}' is a folder without {ENCODER_FILE}: pass a pretrain output folder.")
         path = path / ENCODER_FILE
     if path.suffix == ".keras":
         if not path.is_file():

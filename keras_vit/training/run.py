@@ -52,9 +52,9 @@ class RunConfig:
             runs/<model>_<dataset> (pretrain: runs/<model>_mae_<dataset>).
         seed: seed of weights initialisation, shuffling and dropout.
         precision: "auto" (the default), "float32", "mixed_float16" (with loss scaling) or "mixed_bfloat16";
-            logits stay float32. "auto" is mixed_bfloat16 without XLA on CPUs that multiply bfloat16 natively (AVX-512 BF16, AMX),
-            mixed_bfloat16 on GPUs of compute capability 8.0 or more and TPUs, else float32 (`resolve_precision`;
-            the choice is printed and written to run.json as "precision_chosen").
+            logits stay float32. "auto" is mixed_bfloat16 without XLA on CPUs that multiply bfloat16 natively
+            (AVX-512 BF16, AMX), mixed_bfloat16 on GPUs of compute capability 8.0 or more and TPUs, else float32
+            (`resolve_precision`; the choice is printed and written to run.json as "precision_chosen").
         strategy: "auto", "one-device", "mirrored", "multi-worker", "tpu" (see `make_strategy`) or a
             `tf.distribute.Strategy`; the model, optimizer and metrics are created in its scope.
         tpu: the TPU of `strategy="tpu"` (name or address; default: the local one).

@@ -136,9 +136,9 @@ def train(model=None, data=None, run=None, epochs=None, batch_size=None, learnin
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=augment,
         drop_path_rate=drop_path_rate, clip_norm=clip_norm)
-    run = Run(model, spec, config, dict(model=model, **as_recorded(recipe), ema_momentum=ema_momentum,
-                                        model_overrides=model_overrides, **({"weights": str(weights)} if weights else {})),
-              recipe["epochs"], recipe["batch_size"])
+    recorded = dict(model=model, **as_recorded(recipe), ema_momentum=ema_momentum, model_overrides=model_overrides,
+                    **({"weights": str(weights)} if weights else {}))
+    run = Run(model, spec, config, recorded, recipe["epochs"], recipe["batch_size"])
     data = run.load_data(image_size_pair(preset["image_size"]), preset.get("channels", 3))
     augmentation = run.augmentation(recipe["augment"])
     with run.building():
