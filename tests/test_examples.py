@@ -96,8 +96,8 @@ def test_export_and_serve_answers_a_rest_request_here_and_through_a_server(train
         assert sorted(prediction["top_k_classes"]) == ["bright", "dark"]
         assert abs(sum(prediction["probabilities"]) - 1) < 1e-5
     # The export computes in float32 whatever precision `auto` trained in (`in_float32`): compare with that.
-    probabilities = in_float32(trained.model).predict(np.stack([np.asarray(PIL.Image.open(path), np.float32) for path in images]),
-                                          verbose=0)
+    pixels = np.stack([np.asarray(PIL.Image.open(path), np.float32) for path in images])
+    probabilities = in_float32(trained.model).predict(pixels, verbose=0)
     probabilities = np.exp(probabilities) / np.exp(probabilities).sum(axis=1, keepdims=True)
     np.testing.assert_allclose([p["probabilities"] for p in answer["predictions"]], probabilities, atol=1e-5)
 
