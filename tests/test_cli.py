@@ -8,14 +8,16 @@ import pathlib
 import re
 import shutil
 import subprocess
+import sys
 
 import keras
 import pytest
 
 import keras_vit
-
-from keras_vit import cli
-from keras_vit.cli import _flags_of, _parser, in_flags
+from keras_vit_cli import commands
+from keras_vit_cli.flags import flags_of, in_flags
+from keras_vit_cli.main import main
+from keras_vit_cli.parser import build_parser
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -49,15 +51,36 @@ def test_train_end_to_end_through_the_console_script(tmp_path):
 
 
 def test_models_lists_presets_with_parameter_counts(capsys):
-    assert cli.main(["models", "vit_*_patch16_224"]) == 0
+    assert main(["models", "vit_*_patch16_224"]) == 0
     out = capsys.readouterr().out
     assert "vit_tiny_patch16_224" in out and "5,717,416" in out
     assert "vit_base_patch16_224" in out and "86,567,656" in out
     assert "vit_base_patch32_224" not in out
 
 
+PARSING_ONLY = """
+import sys
+from keras_vit_cli.main import main
+for argv in (["--help"], ["train", "--help"], ["pretrain", "--help"]):
+    try:
+        main(argv)
+    except SystemExit:
+        pass
+status = main(["models", "vit_tiny*"]), main(["models", "no_such_model*"])
+print(status, sorted(name for name in ("keras", "tensorflow", "keras_vit") if name in sys.modules))
+"""
+
+
+def test_help_and_the_model_list_import_neither_keras_nor_tensorflow():
+    completed = subprocess.run([sys.executable, "-c", PARSING_ONLY], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.strip().splitlines()[-1] == "(0, 2) []"
+    assert "usage: keras-vit train" in completed.stdout and "vit_tiny_patch16_224" in completed.stdout
+    assert completed.stderr.strip() == "keras-vit: error: No model matches 'no_such_model*'."
+
+
 def _error_of(argv, capsys):
-    assert cli.main(argv) == 2
+    assert main(argv) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1, f"expected a one-line error, got: {captured.err}"
@@ -95,21 +118,21 @@ def test_width_not_divisible_by_heads_is_a_clear_error():
 
 def test_train_takes_a_separate_test_folder(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr(cli, "_report_classifier", lambda result: None)
+    monkeypatch.setattr(commands, "_report_classifier", lambda result: None)
     monkeypatch.setattr(keras_vit.training, "train", lambda **arguments: seen.update(arguments))
-    assert cli.main(["train", "--data-dir", str(tmp_path / "train"), "--test-dir", str(tmp_path / "test")]) == 0
+    assert main(["train", "--data-dir", str(tmp_path / "train"), "--test-dir", str(tmp_path / "test")]) == 0
     assert seen["data"] == keras_vit.DataSpec(data_dir=str(tmp_path / "train"), test_dir=str(tmp_path / "test"))
 
 
 def test_bad_number_is_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["train", "--epochs", "many"])
+        main(["train", "--epochs", "many"])
     assert exit_info.value.code == 2
     assert "--epochs" in capsys.readouterr().err
 
 
 def test_library_errors_name_python_parameters_and_the_cli_prints_them_as_flags():
-    flags = {name: _flags_of(sub_parser) for name, sub_parser in _sub_parsers().items()}
+    flags = {name: flags_of(sub_parser) for name, sub_parser in _sub_parsers().items()}
     train, finetune = flags["train"], flags["finetune"]
     assert in_flags("clip_norm=-1.0 must be positive.", train) == "--clip-norm -1.0 must be positive."
     assert in_flags("choose another output_dir=, or pass overwrite=True to replace it.", train) == (
@@ -123,8 +146,6 @@ def test_library_errors_name_python_parameters_and_the_cli_prints_them_as_flags(
 def test_no_library_error_message_names_a_command_line_flag():
     offenders = []
     for path in sorted((REPO_ROOT / "keras_vit").rglob("*.py")):
-        if path.name == "cli.py":
-            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "KerasViTError"):
                 text = "".join(_literal_text(argument) for argument in node.args)
@@ -145,5 +166,5 @@ def _literal_text(node):
 
 
 def _sub_parsers():
-    commands = next(action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction))
-    return commands.choices
+    sub_commands = next(action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction))
+    return sub_commands.choices

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_vit import KerasViTError, cli
+from keras_vit import KerasViTError
 from keras_vit.data import ImageArrays, make_augmentation, make_batches
 from keras_vit.data.service import distribute_through_service, server_address, start_dispatcher, start_worker
+from keras_vit_cli.main import main
 
 
 @pytest.fixture(scope="module")
@@ -106,14 +107,14 @@ def test_fault_tolerant_dispatcher_needs_a_work_dir():
 
 def test_cli_help_lists_the_roles(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["data-service", "--help"])
+        main(["data-service", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "dispatcher" in out and "worker" in out
 
 
 def test_cli_worker_refuses_a_malformed_dispatcher(capsys):
-    assert cli.main(["data-service", "worker", "--dispatcher", "localhost/5050"]) == 2
+    assert main(["data-service", "worker", "--dispatcher", "localhost/5050"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == ["keras-vit: error: --dispatcher localhost/5050 is not a dispatcher address 'HOST:PORT', e.g. "
                      "'localhost:5050'."], "the library's dispatcher= written as the flag"
@@ -125,7 +126,7 @@ def test_cli_dispatcher_prints_its_address_and_stops_at_ctrl_c(capsys):
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # also where this runs in the background
     try:
         ctrl_c.start()
-        assert cli.main(["data-service", "dispatcher", "--port", str(port)]) == 130
+        assert main(["data-service", "dispatcher", "--port", str(port)]) == 130
     finally:
         ctrl_c.cancel()
         signal.signal(signal.SIGINT, previous)

@@ -4,7 +4,8 @@ import pathlib
 import re
 import runpy
 
-from keras_vit import cli
+from keras_vit_cli.parser import build_parser
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ def test_fit_digits_example_runs(capsys):
 
 
 def test_every_train_option_the_readme_shows_exists():
-    parser = cli._parser()
+    parser = build_parser()
     train_parser = next(action for action in parser._subparsers._group_actions)._name_parser_map["train"]
     known = {flag for action in train_parser._actions for flag in action.option_strings}
     lines = [line for line in (ROOT / "README.md").read_text().splitlines() if "keras-vit train" in line]
@@ -58,7 +59,7 @@ def _option_strings(parser):
 
 
 def test_every_command_and_option_the_readmes_show_exists():
-    commands = next(action for action in cli._parser()._subparsers._group_actions)._name_parser_map
+    commands = next(action for action in build_parser()._subparsers._group_actions)._name_parser_map
     known = {name: _option_strings(parser) for name, parser in commands.items()}
     shown = []
     for readme in (ROOT / "README.md", ROOT / "benchmarks" / "README.md"):

@@ -1,6 +1,7 @@
-"""The `>>>` examples of the docstrings of keras_vit.layers and keras_vit.models run and print what they show.
+"""The `>>>` examples of the docstrings of keras_vit.layers, keras_vit.models and keras_vit_cli run and print what
+they show.
 
-Every module of those two packages with examples runs them, except those in NOT_RUN (with the reason). Shapes are
+Every module of those packages with examples runs them, except those in NOT_RUN (with the reason). Shapes are
 shown backend-neutral, as tuples (`tuple(x.shape)`), not as a backend's TensorShape. The examples run with `np`,
 `keras`, `ops` (keras.ops) and `keras_vit` besides the module's own names, in a temporary working directory.
 """
@@ -16,7 +17,7 @@ import pytest
 
 import keras_vit
 
-PACKAGES = ("keras_vit.layers", "keras_vit.models")
+PACKAGES = ("keras_vit.layers", "keras_vit.models", "keras_vit_cli")
 NOT_RUN = {
     "keras_vit.models.saving": "its examples load runs/digits/model.keras, the output of a training run",
 }

@@ -8,9 +8,9 @@ import pytest
 from sklearn import metrics as sk
 
 import keras_vit
-from keras_vit import cli
 from keras_vit.errors import KerasViTError
 from keras_vit.inference.metrics import classification_metrics
+from keras_vit_cli.main import main
 
 DIGITS = [str(index) for index in range(10)]
 
@@ -77,7 +77,7 @@ def test_top5_with_fewer_than_five_classes_is_every_class():
 
 def test_cli_prints_the_report_and_saves_the_png(model_file, tmp_path, capsys):
     output = tmp_path / "confusion.png"
-    assert cli.main(["evaluate", str(model_file), "--dataset", "digits", "--output", str(output)]) == 0
+    assert main(["evaluate", str(model_file), "--dataset", "digits", "--output", str(output)]) == 0
     lines = capsys.readouterr().out.splitlines()
     result = keras_vit.evaluate_model(model_file, output=tmp_path / "again.png")
     correct = int(np.trace(result.confusion_matrix))
@@ -105,14 +105,14 @@ def test_test_time_flip_averages_the_probabilities_of_each_image_and_its_mirror(
     plain = keras_vit.evaluate_model(model_file, dataset="digits", output=tmp_path / "plain.png")
     assert result.tta == "flip" and plain.tta is None and result.accuracy != plain.accuracy
     assert result.confusion_path == model_file.with_name("model.confusion_test_tta-flip.png")
-    assert cli.main(["evaluate", str(model_file), "--tta", "flip", "--output", str(tmp_path / "flip.png")]) == 0
+    assert main(["evaluate", str(model_file), "--tta", "flip", "--output", str(tmp_path / "flip.png")]) == 0
     assert capsys.readouterr().out.startswith("Test-time augmentation: flip (each image and its mirror")
     with pytest.raises(KerasViTError, match="Unknown tta='crop'"):
         keras_vit.evaluate_model(model_file, tta="crop")
 
 
 def _cli_error(argv, capsys):
-    assert cli.main(argv) == 2
+    assert main(argv) == 2
     return capsys.readouterr().err
 
 

@@ -6,10 +6,10 @@ import pytest
 import tensorflow as tf
 
 import keras_vit
-from keras_vit import cli
 from keras_vit.errors import KerasViTError
 from keras_vit.inference import load_image
 from keras_vit.viz import attention_model, attention_rollout, grad_cam, rollout
+from keras_vit_cli.main import main
 
 IMAGE_SIZE = (8, 12)  # a 2x3 patch grid: a transposed reshape would show
 
@@ -137,7 +137,7 @@ def _load(path):
 def test_explain_command(tmp_path, seeded, capsys):
     image, model = _image_file(tmp_path, seeded), _saved(_tiny_vit("gap"), tmp_path)
     output = tmp_path / "explained.png"
-    assert cli.main(["explain", str(model), str(image), "--output", str(output)]) == 0
+    assert main(["explain", str(model), str(image), "--output", str(output)]) == 0
     assert capsys.readouterr().out.strip() == f"Saved {output}"
     assert output.read_bytes().startswith(b"\x89PNG")
 
@@ -152,5 +152,5 @@ def test_explain_errors_name_what_is_wrong(tmp_path, seeded, capsys):
     with pytest.raises(KerasViTError, match="neither TransformerBlock .* nor SwinTransformerBlock"):
         keras_vit.explain_image(plain, image, tmp_path / "out.png")
     vit = _saved(_tiny_vit("token"), tmp_path)
-    assert cli.main(["explain", str(vit), str(tmp_path / "absent.png"), "--output", "x.png"]) == 2
+    assert main(["explain", str(vit), str(tmp_path / "absent.png"), "--output", "x.png"]) == 2
     assert "absent.png' does not exist" in capsys.readouterr().err

@@ -21,7 +21,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 import keras_vit
-from keras_vit.cli import main
+from keras_vit_cli.main import main
 from keras_vit.data.decode import decode_image
 from keras_vit.errors import KerasViTError
 from keras_vit.export import export_saved_model

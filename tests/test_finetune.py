@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import keras_vit
-from keras_vit import KerasViTError, cli
+from keras_vit import KerasViTError
 from keras_vit.finetuning import load_encoder_weights
 from keras_vit.training.layer_decay import LayerDecayAdamW, layer_decay_scales, layer_decay_scales_of, with_layer_decay
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.weights import write_safetensors
+from keras_vit_cli.main import main
 from test_pvt_weights import TINY as PVT_TINY, pvt_tensors, save
 from test_weights_vit import timm_vit_tensors
 
@@ -175,7 +176,7 @@ def test_a_linear_probe_trains_the_head_only(pretraining, tmp_path):
 
 
 def test_finetune_command_end_to_end(pretraining, tmp_path, capsys):
-    assert cli.main(["finetune", "--from", str(pretraining.output_dir), "--epochs", "1", "--batch-size", "256",
+    assert main(["finetune", "--from", str(pretraining.output_dir), "--epochs", "1", "--batch-size", "256",
                      "--no-jit-compile", "--verbose", "0", "--output", str(tmp_path / "run")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("Test accuracy: ") and lines[-1].endswith("/360 test images)"), lines[-1]
@@ -183,9 +184,9 @@ def test_finetune_command_end_to_end(pretraining, tmp_path, capsys):
 
 
 def test_finetune_errors_name_what_is_missing(tmp_path, capsys):
-    assert cli.main(["finetune", "--from", str(tmp_path)]) == 2
+    assert main(["finetune", "--from", str(tmp_path)]) == 2
     assert f"--from {tmp_path} is a folder without encoder.keras" in capsys.readouterr().err
-    assert cli.main(["finetune", "--from", "no_such_checkpoint"]) == 2
+    assert main(["finetune", "--from", "no_such_checkpoint"]) == 2
     assert "neither a folder, a file, nor a published checkpoint name" in capsys.readouterr().err
 
 
@@ -204,7 +205,7 @@ def test_train_starts_from_a_checkpoint_file_with_a_new_head(tmp_path, seeded):
 
 
 def test_models_pretrained_lists_the_published_checkpoints(capsys):
-    assert cli.main(["models", "--pretrained", "deit_*"]) == 0
+    assert main(["models", "--pretrained", "deit_*"]) == 0
     out = capsys.readouterr().out
     assert "deit_tiny_patch16_224.fb_in1k" in out and "vit_tiny_patch16_224" in out and "google/" not in out
 
@@ -308,7 +309,7 @@ def test_a_keras_file_names_its_preset_and_one_of_an_earlier_version_its_run_jso
 
 def test_finetune_command_from_a_pvt_classifier_file(tmp_path, capsys):
     keras_vit.create_model("pvt_v2_nano_patch2_28", image_size=8, channels=1).save(tmp_path / "pvt.keras")
-    assert cli.main(["finetune", "--from", str(tmp_path / "pvt.keras"), "--model", "pvt_v2_nano_patch2_28",
+    assert main(["finetune", "--from", str(tmp_path / "pvt.keras"), "--model", "pvt_v2_nano_patch2_28",
                      "--epochs", "1", "--batch-size", "512", "--augment", "none", "--no-jit-compile", "--verbose",
                      "0", "--output", str(tmp_path / "run")]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("Test accuracy: ")

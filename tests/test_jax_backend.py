@@ -90,7 +90,7 @@ PUBLIC_NAMES_SCRIPT = textwrap.dedent("""
 
 def public_names(env):
     """The public names of a fresh `import keras_vit` with TensorFlow, less the modules it imported from outside
-    keras_vit (os, tensorflow). Fresh: the submodules other tests import (keras_vit.cli, ...) are not among them."""
+    keras_vit (os, tensorflow). Fresh: the submodules other tests import (keras_vit.data, ...) are not among them."""
     result = subprocess.run([sys.executable, "-c", PUBLIC_NAMES_SCRIPT], env=env, capture_output=True, text=True,
                             timeout=300, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 
 import keras_vit
-from keras_vit import cli
 from keras_vit.data import decode_image
 from keras_vit.errors import KerasViTError
 from keras_vit.export import export_saved_model
+from keras_vit_cli.main import main
 
 CLASS_NAMES = ["cat", "dog", "bird", "hippopotamus"]
 
@@ -65,7 +65,7 @@ def test_an_exported_saved_model_predicts_the_same(model_file, image_files, tmp_
 
 
 def test_predict_command_prints_each_path_then_aligned_classes(model_file, image_files, capsys):
-    assert cli.main(["predict", str(model_file), *map(str, image_files), "--top-k", "3"]) == 0
+    assert main(["predict", str(model_file), *map(str, image_files), "--top-k", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 8 and lines[0] == str(image_files[0]) and lines[4] == str(image_files[1])
     expected = keras_vit.predict_images(model_file, image_files, top_k=3)
@@ -84,7 +84,7 @@ def test_unreadable_images_are_named_in_one_line(model_file, image_files, tmp_pa
     with pytest.raises(KerasViTError, match=r"Image file '.*bad.png' could not be decoded") as error:
         keras_vit.predict_images(model_file, [image_files[0], bad])
     assert "\n" not in str(error.value) and "Traceback" not in str(error.value), what
-    assert cli.main(["predict", str(model_file), str(bad)]) == 2
+    assert main(["predict", str(model_file), str(bad)]) == 2
     assert capsys.readouterr().err.startswith("keras-vit: error: Image file")
 
 

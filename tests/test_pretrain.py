@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import keras_vit
-from keras_vit import KerasViTError, cli
+from keras_vit import KerasViTError
 from keras_vit.pretrain import MaskTokens, RandomMasking, build_mae, masked_reconstruction_loss, visible_count
 from keras_vit.training import run as run_steps
 from keras_vit.training.callbacks import RaiseOnNaN
+from keras_vit_cli.main import main
 
 TINY = dict(model="vit_nano_patch4_28", dataset="digits", batch_size=128, learning_rate=3e-3, warmup_epochs=1,
             mask_ratio=0.5, jit_compile=False, verbose=0)  # digits: 2x2 patches, 2 of them kept
@@ -133,7 +134,7 @@ def test_an_interrupted_pretraining_resumes_from_its_backup(tmp_path, monkeypatc
 
 def test_pretrain_command_end_to_end(tmp_path, capsys):
     output = tmp_path / "mae"
-    assert cli.main(["pretrain", "--model", "vit_nano_patch4_28", "--epochs", "1", "--batch-size", "256",
+    assert main(["pretrain", "--model", "vit_nano_patch4_28", "--epochs", "1", "--batch-size", "256",
                      "--mask-ratio", "0.5", "--norm-pix-loss", "--decoder-dim", "32", "--decoder-depth", "1",
                      "--no-jit-compile", "--verbose", "0", "--output", str(output)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()

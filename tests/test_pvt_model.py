@@ -13,7 +13,7 @@ import pvt_numpy
 from helpers import (TINY_PVT, check_keras_file_round_trip, check_mixed_precision_close, check_model_config_round_trip,
                      numbers_in, perturb, random_pixels, tiny_pvt, to_numpy, trainable_parameters)
 from keras_vit import KerasViTError, layers
-from keras_vit.cli import main
+from keras_vit_cli.main import main
 from keras_vit.inference.predict import load_image
 from keras_vit.models import PRESETS, count_pvt_parameters
 from keras_vit.viz.saliency import grad_cam

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import keras_vit
-from keras_vit import cli
 from keras_vit.errors import KerasViTError
 from keras_vit.models import PRESETS
 from keras_vit.training import build_optimizer, recommended_recipe
 from keras_vit.training.recipes import recommended_model
+from keras_vit_cli.main import main
 
 
 def test_every_preset_has_a_recipe_matching_its_size():
@@ -101,5 +101,5 @@ def test_bad_clipping_or_average_is_a_clear_error(arguments, message):
 
 
 def test_cli_rejects_an_unknown_strategy(capsys):
-    assert cli.main(["train", "--strategy", "gpus", "--epochs", "1"]) == 2
+    assert main(["train", "--strategy", "gpus", "--epochs", "1"]) == 2
     assert "keras-vit: error: Unknown strategy 'gpus'" in capsys.readouterr().err

@@ -6,8 +6,10 @@ import json
 import pytest
 
 import keras_vit
-from keras_vit import DataSpec, KerasViTError, RunConfig, cli
+from keras_vit import DataSpec, KerasViTError, RunConfig
 from keras_vit.training.run import run_options
+from keras_vit_cli import commands
+from keras_vit_cli.main import main
 
 
 @pytest.mark.parametrize("make, parameter", [
@@ -58,12 +60,12 @@ def test_train_with_shortcuts_is_train_with_the_objects(tmp_path):
 
 def test_the_cli_gathers_its_flags_into_the_objects_and_names_their_errors_as_flags(monkeypatch, capsys):
     seen = {}
-    monkeypatch.setattr(cli, "_report_classifier", lambda result: None)
+    monkeypatch.setattr(commands, "_report_classifier", lambda result: None)
     monkeypatch.setattr(keras_vit.training, "train", lambda **arguments: seen.update(arguments))
-    assert cli.main(["train", "--dataset", "mnist", "--idx-dir", "idx/", "--seed", "3", "--no-jit-compile",
+    assert main(["train", "--dataset", "mnist", "--idx-dir", "idx/", "--seed", "3", "--no-jit-compile",
                      "--epochs", "2"]) == 0
     assert seen == {"data": DataSpec("mnist", idx_dir="idx/"), "run": RunConfig(seed=3, jit_compile=False),
                     "epochs": 2}
-    assert cli.main(["train", "--dataset", "mnist", "--data-dir", "idx/"]) == 2
+    assert main(["train", "--dataset", "mnist", "--data-dir", "idx/"]) == 2
     assert ("--data-dir idx/ is a folder of images or shards, which replaces --dataset mnist; the IDX files of "
             "'mnist' go in --idx-dir FOLDER") in capsys.readouterr().err

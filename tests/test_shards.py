@@ -11,12 +11,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_vit import cli
 from keras_vit.atomic_files import INCOMPLETE
 from keras_vit.data import shards
 from keras_vit.data.folder import load_image_folder
 from keras_vit.data.shards import is_shard_folder, parse_shard_record, read_shard_info, write_shards
 from keras_vit.errors import KerasViTError
+from keras_vit_cli.main import main
 
 TINY_SHARDS = 0.001  # megabytes: two or three 8x8 images a shard
 
@@ -106,7 +106,7 @@ def test_prepare_shows_its_scan_and_its_writing_at_verbose_1_and_prints_nothing_
     assert shown.count("18/18 - ") == 2 and "\r" not in shown, "verbose=2: each pass's final count only"
     write_shards(root, tmp_path / "quiet", shard_megabytes=TINY_SHARDS, verbose=0)
     assert capsys.readouterr().out == ""
-    assert cli.main(["prepare", "--data-dir", str(root), "--output", str(tmp_path / "cli"), "--verbose", "0"]) == 0
+    assert main(["prepare", "--data-dir", str(root), "--output", str(tmp_path / "cli"), "--verbose", "0"]) == 0
     assert capsys.readouterr().out.startswith("train: "), "the command's summary only"
 
 
@@ -209,7 +209,7 @@ def test_prepare_command_writes_shards_with_a_validation_folder(tmp_path, capsys
     root = _write_images(tmp_path / "images", {"cat": 5, "dog": 5})
     validation = _write_images(tmp_path / "validation", {"cat": 2, "dog": 1})
     output = tmp_path / "shards"
-    assert cli.main(["prepare", "--data-dir", str(root), "--validation-dir", str(validation), "--output",
+    assert main(["prepare", "--data-dir", str(root), "--validation-dir", str(validation), "--output",
                      str(output), "--shard-megabytes", str(TINY_SHARDS)]) == 0
     info = read_shard_info(output)
     assert {split: entry["images"] for split, entry in info["splits"].items()} == {
@@ -218,5 +218,5 @@ def test_prepare_command_writes_shards_with_a_validation_folder(tmp_path, capsys
         os.path.join("..", "validation", "cat", "0.jpg"): 1, os.path.join("..", "validation", "cat", "1.png"): 1,
         os.path.join("..", "validation", "dog", "0.jpg"): 1}
     assert f"Saved {output / 'dataset.json'}" in capsys.readouterr().out
-    assert cli.main(["prepare", "--data-dir", str(root), "--output", str(root / "inside")]) == 2
+    assert main(["prepare", "--data-dir", str(root), "--output", str(root / "inside")]) == 2
     assert "output_dir" in capsys.readouterr().err

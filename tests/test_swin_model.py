@@ -11,7 +11,7 @@ import keras_vit
 from helpers import (check_keras_file_round_trip, check_mixed_precision_close, check_model_config_round_trip, numbers_in,
                      perturb, random_pixels, tiny_swin, to_numpy, trainable_parameters)
 from keras_vit import KerasViTError, layers
-from keras_vit.cli import main
+from keras_vit_cli.main import main
 from keras_vit.models import PRESETS, count_swin_parameters
 
 SMALL_PRESETS = ["swin_nano_patch2_window4_32", "swin_micro_patch2_window4_32", "swinv2_nano_patch2_window4_32"]

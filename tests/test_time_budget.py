@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 import keras_vit
-from keras_vit import cli
 from keras_vit.errors import KerasViTError
 from keras_vit.training import WarmupCosineDecay, build_optimizer, time_budget
 from keras_vit.training import run as run_steps
 from keras_vit.training.layer_decay import layer_decay_scales, with_layer_decay
 from keras_vit.training.time_budget import TIMED_EPOCHS, EpochSeconds, TimeBudget, plan_epochs, schedule_of
+from keras_vit_cli import commands
+from keras_vit_cli.main import main
 
 
 def test_the_plan_fills_what_the_budget_leaves_after_recompiling_and_the_final_evaluation():
@@ -114,9 +115,9 @@ def test_a_multi_worker_run_cannot_take_a_time_budget(tmp_path, monkeypatch):
 
 def test_the_cli_reads_a_duration_with_its_unit(monkeypatch, capsys):
     seen = {}
-    monkeypatch.setattr(cli, "_report_classifier", lambda result: None)
+    monkeypatch.setattr(commands, "_report_classifier", lambda result: None)
     monkeypatch.setattr(keras_vit.training, "train", lambda **arguments: seen.update(arguments))
-    assert cli.main(["train", "--time-budget", "1.5h"]) == 0 and seen["run"].time_budget == 5400.0
+    assert main(["train", "--time-budget", "1.5h"]) == 0 and seen["run"].time_budget == 5400.0
     with pytest.raises(SystemExit):
-        cli.main(["train", "--time-budget", "30"])
+        main(["train", "--time-budget", "30"])
     assert "'30' is not a duration with its unit, e.g. 90s, 30m or 1.5h" in capsys.readouterr().err

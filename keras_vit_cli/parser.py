@@ -1,213 +1,31 @@
-"""The `keras-vit` command: parses arguments and calls the library. No logic of its own."""
+"""The argument parser of `keras-vit`: its sub-commands, their options and help, built without importing Keras or
+TensorFlow (the defaults the help shows are in `keras_vit_cli.library_defaults`)."""
 
 import argparse
-import dataclasses
-import inspect
-import os
 import re
-import sys
 
-from keras_vit.errors import KerasViTError
-from keras_vit.quiet_start import STARTUP_LINES
-
-
-def main(argv=None):
-    """Entry point of the `keras-vit` console script; returns the exit status."""
-    parser = _parser()
-    arguments = vars(parser.parse_args(argv))
-    command = arguments.pop("command")
-    flags = arguments.pop("flags")
-    if arguments.get("verbose") == 2:
-        sys.stderr.writelines(STARTUP_LINES)  # TensorFlow's start-up lines, held back at import
-    try:
-        return command(**arguments) or 0
-    except KerasViTError as error:
-        print(f"keras-vit: error: {in_flags(str(error), flags)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("keras-vit: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # output piped into a command that stopped reading, e.g. `| head`
-        sys.stderr.close()
-        return 0
+from keras_vit_cli import commands
+from keras_vit_cli.flags import flag, flags_of
+from keras_vit_cli.library_defaults import AUGMENTATIONS, DEFAULT_DATASET, HELP_DEFAULTS, STRATEGIES
 
 
-def _train(**arguments):
-    from keras_vit.training import train
+def build_parser():
+    """The parser of the `keras-vit` command line; each sub-command sets `command` (its function in
+    `keras_vit_cli.commands`) and `flags` (for `flags.in_flags`).
 
-    _report_classifier(train(**_with_options(arguments)))
-
-
-def _with_options(arguments):
-    """The arguments of a sub-command with the flags of the data and of the run gathered, the one place they are:
-    into `data=DataSpec(...)` and (given any) `run=RunConfig(...)`."""
-    from keras_vit.data.spec import DataSpec
-    from keras_vit.training.run import DATA_FIELDS, RUN_FIELDS, RunConfig
-
-    data = {key: arguments.pop(key) for key in DATA_FIELDS if key in arguments}
-    run = {key: arguments.pop(key) for key in RUN_FIELDS if key in arguments}
-    return {**arguments, "data": DataSpec(**data), **({"run": RunConfig(**run)} if run else {})}
-
-
-def _report_classifier(result):
-    correct = round(result.test_accuracy * result.test_size)
-    print(f"Saved {result.model_path}, {result.history_path} and {result.curves_path}")
-    print(f"Test accuracy: {100 * result.test_accuracy:.2f}% ({correct}/{result.test_size} test images)")
-
-
-def _models(pattern):
-    from keras_vit.models import PRESETS, count_parameters, list_models
-
-    names = list_models(pattern)
-    if not names:
-        raise KerasViTError(f"No model matches '{pattern}'.")
-    width = max(28, *(len(name) for name in names))
-    header = f"{'model':<{width}} {'parameters':>13} {'image':>7} {'patch':>5} {'pooling':>7} {'classes':>7}"
-    print(header)
-    print("-" * len(header))
-    for name in names:
-        preset = PRESETS[name]
-        print(f"{name:<{width}} {count_parameters(name):>13,} {preset['image_size']:>7} {preset['patch_size']:>5} "
-              f"{preset['pooling']:>7} {preset['num_classes']:>7}")
-
-
-_SERVING_LIMITS = {  # parameters of export_saved_model, with their help (defaults in keras_vit.data.image_guards)
-    "max_bytes": "largest encoded image (default 16 MiB)",
-    "max_pixels": "largest width x height in an image's header, and of all frames of a GIF together "
-                  "(default 4096 x 4096)",
-    "max_frames": "most frames of a GIF (default 100)",
-    "max_jpeg_scans": "most scans of a JPEG (default 100)",
-    "max_batch": "most images in one request (default 64)",
-    "parallel_decodes": "images of a request decoded at once (default 2)",
-}
-
-
-def _export(model_path, export_format, output, name, version, **limits):
-    from keras_vit import export
-
-    limits = {key: value for key, value in limits.items() if value is not None}
-    if export_format == "saved_model":
-        path = export.export_saved_model(model_path, output, name=name, version=version, **limits)
-    elif name is not None or version is not None:
-        raise KerasViTError("--name and --version apply to --format saved_model only.")
-    elif limits:
-        raise KerasViTError(f"{', '.join(map(_flag, limits))} apply to --format saved_model only (the serving "
-                            f"signature's limits).")
-    else:
-        path = getattr(export, f"export_{export_format}")(model_path, output)
-    print(f"Saved {path}")
-
-
-def _predict(model_path, image_paths, top_k):
-    from keras_vit.inference import predict_images
-
-    for path, predictions in zip(image_paths, predict_images(model_path, image_paths, top_k)):
-        width = max(len(name) for name, _ in predictions)
-        print(path)
-        for name, probability in predictions:
-            print(f"  {name:<{width}}  {probability:.4f}")
-
-
-def _explain(model_path, image_path, output_path):
-    from keras_vit.inference import explain_image
-
-    explain_image(model_path, image_path, output_path)
-    print(f"Saved {output_path}")
-
-
-def _data_service(role, port, dispatcher=None, worker_address=None):
-    from keras_vit.data.service import serve_until_interrupted, server_address, start_dispatcher, start_worker
-
-    server = start_dispatcher(port) if role == "dispatcher" else start_worker(dispatcher, port, worker_address)
-    scheme = "grpc://" if role == "dispatcher" else ""
-    print(f"tf.data service {role} listening on {scheme}{server_address(server)} (Ctrl-C stops it)", flush=True)
-    serve_until_interrupted(server)
-
-
-def _evaluate(**arguments):
-    from keras_vit.inference import evaluate_model
-
-    result = evaluate_model(**_with_options(arguments))
-    top5_correct = round(result.top5_accuracy * result.size)
-    if result.tta:
-        print(f"Test-time augmentation: {result.tta} (each image and its mirror, probabilities averaged)")
-    print(f"Accuracy: {100 * result.accuracy:.2f}% ({int(result.confusion_matrix.trace())}/{result.size})")
-    print(f"Top-5 accuracy: {100 * result.top5_accuracy:.2f}% ({top5_correct}/{result.size})")
-    width = max(5, *(len(row.name) for row in result.per_class))
-    header = f"{'class':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}"
-    print(header)
-    print("-" * len(header))
-    for row in result.per_class:
-        print(f"{row.name:<{width}} {row.precision:>9.4f} {row.recall:>9.4f} {row.f1:>9.4f} {row.support:>8}")
-    print(f"Saved {result.confusion_path}")
-
-
-def _pretrain(**arguments):
-    from keras_vit.pretrain import pretrain
-
-    result = pretrain(**_with_options(arguments))
-    print(f"Saved {result.encoder_path}, {result.history_path}, {result.curves_path} and "
-          f"{result.reconstruction_path}")
-    print(f"Final masked-patch loss: {result.history['loss'][-1]:.4f}")
-
-
-def _finetune(**arguments):
-    from keras_vit.finetuning import finetune
-
-    _report_classifier(finetune(**_with_options(arguments)))
-
-
-def _prepare(**arguments):
-    from keras_vit.data.shards import write_shards
-
-    for split, entry in write_shards(**arguments)["splits"].items():
-        print(f"{split}: {entry['images']} images in {len(entry['files'])} shards, {entry['bytes'] / 1e6:.1f} MB")
-    print(f"Saved {os.path.join(arguments['output_dir'], 'dataset.json')}")
-
-
-def _models_or_pretrained(pattern, pretrained):
-    if pretrained:
-        return _pretrained_checkpoints(pattern)
-    return _models(pattern)
-
-
-def _pretrained_checkpoints(pattern):
-    import fnmatch
-
-    from keras_vit.weights import list_pretrained
-
-    rows = [row for row in list_pretrained() if fnmatch.fnmatch(row["name"], pattern)]
-    if not rows:
-        raise KerasViTError(f"No published checkpoint matches '{pattern}'.")
-    width = max(len(row["name"]) for row in rows)
-    preset_width = max(6, *(len(row["preset"]) for row in rows))
-    header = f"{'checkpoint':<{width}} {'preset':<{preset_width}} {'classes':>7}  description"
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        print(f"{row['name']:<{width}} {row['preset']:<{preset_width}} {row['classes'] or '-':>7}  "
-              f"{row['description']}")
-
-
-def _parser():
-    from keras_vit.data import AUGMENTATIONS, DEFAULT_DATASET, DataSpec
-    from keras_vit.data.shards import write_shards
-    from keras_vit.distribute import STRATEGIES
-    from keras_vit.finetuning import finetune
-    from keras_vit.pretrain import pretrain
-    from keras_vit.training.run import RunConfig
-    from keras_vit.training.trainer import train
-
+    Example:
+        >>> build_parser().parse_args(["models", "vit_*"]).pattern
+        'vit_*'
+    """
     parser = argparse.ArgumentParser(prog="keras-vit", description="Vision Transformers for Keras 3.")
-    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    sub_commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    def run_parser(name, function, command, help_text, description):
-        """A sub-command over `function`; returns it and an `option` adder whose defaults are the function's (those
-        of `DataSpec` and `RunConfig` for their fields)."""
-        defaults = {**{field.name: field.default for field in dataclasses.fields(DataSpec)},
-                    **{field.name: field.default for field in dataclasses.fields(RunConfig)},
-                    **{key: parameter.default for key, parameter in inspect.signature(function).parameters.items()}}
-        sub_parser = commands.add_parser(name, help=help_text, description=description)
+    def run_parser(name, command, help_text, description):
+        """A sub-command whose options are left out of the call when not given; returns an `option` adder, whose
+        help shows the library's default (`HELP_DEFAULTS[name]`) unless given `default_text`, and a `switch`
+        adder."""
+        defaults = HELP_DEFAULTS[name]
+        sub_parser = sub_commands.add_parser(name, help=help_text, description=description)
         sub_parser.set_defaults(command=command)
 
         def option(flag, kind, text, dest=None, default_text=None, required=False):
@@ -272,8 +90,14 @@ def _parser():
                action="store_false")
         switch("--overwrite", "replace the run in the output folder when it is another run or a finished one")
 
+    def classifier_run_options(option, switch, recipe):
+        data_options(option, switch)
+        schedule_options(option, recipe)
+        classifier_options(option, recipe)
+        run_options(option, switch, "runs/<model>_<dataset>")
+
     option, switch = run_parser(
-        "train", train, _train, "train a model and report its test accuracy",
+        "train", commands.train, "train a model and report its test accuracy",
         "Train a preset on a dataset (default: the embedded digits), evaluate it on the held-out test "
         "split, and save model.keras, best.keras, history.csv, logs/ (TensorBoard) and "
         "training_curves.png in the output folder. Started again after a crash, the same command "
@@ -283,13 +107,10 @@ def _parser():
            "vitc_nano_patch4_28 for digits, mnist and fashion_mnist, vitc_nano_patch4_32 for --data-dir and tfds")
     option("--weights", str, "start from a published checkpoint (name from `keras-vit models --pretrained`, or a "
                              ".safetensors/.npz file), new head for the data's classes", default_text="none")
-    data_options(option, switch)
-    schedule_options(option, recipe)
-    classifier_options(option, recipe)
-    run_options(option, switch, "runs/<model>_<dataset>")
+    classifier_run_options(option, switch, recipe)
 
     option, switch = run_parser(
-        "pretrain", pretrain, _pretrain, "masked-image pretraining (MAE) of a ViT encoder, labels ignored",
+        "pretrain", commands.pretrain, "masked-image pretraining (MAE) of a ViT encoder, labels ignored",
         "Pretrain a ViT preset as a masked autoencoder on a dataset's images and save encoder.keras, history.csv, "
         "logs/, training_curves.png and reconstruction.png (original / masked / reconstructed) in the output "
         "folder. Resumes like train.")
@@ -304,7 +125,7 @@ def _parser():
     run_options(option, switch, "runs/<model>_mae_<dataset>")
 
     option, switch = run_parser(
-        "finetune", finetune, _finetune, "fine-tune a pretrained encoder as a classifier, layer-wise lr decay",
+        "finetune", commands.finetune, "fine-tune a pretrained encoder as a classifier, layer-wise lr decay",
         "Load the encoder of PRETRAINED into a classifier of its preset with a new head for the data's classes (at "
         "the data's image size) and train it with layer-wise learning-rate decay (or, with --linear-probe, the head "
         "only); then as train.")
@@ -315,13 +136,10 @@ def _parser():
     option("--layer-decay", float, "layer-wise learning-rate decay, 1 for none",
            default_text="0.65; 0.75 for ViT L/H; 0.9 for Swin; 1 for PVT and nano/micro")
     switch("--linear-probe", "train the head only, the encoder frozen")
-    data_options(option, switch)
-    schedule_options(option, recipe)
-    classifier_options(option, recipe)
-    run_options(option, switch, "runs/<model>_<dataset>")
+    classifier_run_options(option, switch, recipe)
 
     option, switch = run_parser(
-        "prepare", write_shards, _prepare, "write an image folder's splits as TFRecord shards (for large datasets)",
+        "prepare", commands.prepare, "write an image folder's splits as TFRecord shards (for large datasets)",
         "Write the train / validation / test splits of an image folder (those of --data-dir in train) as TFRecord "
         "shards of the unchanged image files, and dataset.json, in the output folder. Started again after a "
         "crash, the same command keeps the complete shards and writes the rest.")
@@ -334,13 +152,13 @@ def _parser():
     option("--verbose", int, "0 silent, 1 progress bars of the header check and the shard writing, 2 their final "
            "counts only and TensorFlow's start-up log")
 
-    models_parser = commands.add_parser("models", help="list the model presets with their parameter counts")
+    models_parser = sub_commands.add_parser("models", help="list the model presets with their parameter counts")
     models_parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vit_small*'")
     models_parser.add_argument("--pretrained", action="store_true",
                                help="list the published checkpoints (keras-vit train --weights NAME) instead")
-    models_parser.set_defaults(command=_models_or_pretrained)
+    models_parser.set_defaults(command=commands.models)
 
-    export_parser = commands.add_parser(
+    export_parser = sub_commands.add_parser(
         "export", help="export a .keras classifier for serving: SavedModel (TF Serving), TFLite or ONNX",
         description="Export a .keras classifier. saved_model writes TF Serving's layout OUTPUT/NAME/VERSION/ with "
                     "an image-bytes signature (serving_default) and a pixel signature (serving_pixels).")
@@ -352,17 +170,17 @@ def _parser():
     export_parser.add_argument("--name", help="saved_model: model folder name (default: the model's name)")
     export_parser.add_argument("--version", type=int,
                                help="saved_model: version number (default: the next one); never overwritten")
-    for limit, help_text in _SERVING_LIMITS.items():
-        export_parser.add_argument(_flag(limit), type=int, help=f"saved_model: {help_text}")
-    export_parser.set_defaults(command=_export)
+    for limit, help_text in commands.SERVING_LIMITS.items():
+        export_parser.add_argument(flag(limit), type=int, help=f"saved_model: {help_text}")
+    export_parser.set_defaults(command=commands.export)
 
-    predict_parser = commands.add_parser("predict", help="top classes and probabilities of images")
+    predict_parser = sub_commands.add_parser("predict", help="top classes and probabilities of images")
     predict_parser.add_argument("model_path", metavar="MODEL", help="a .keras file or a SavedModel version folder")
     predict_parser.add_argument("image_paths", metavar="IMAGE", nargs="+", help="JPEG, PNG, BMP or GIF files")
     predict_parser.add_argument("--top-k", type=int, default=5, help="classes shown per image (default: 5)")
-    predict_parser.set_defaults(command=_predict)
+    predict_parser.set_defaults(command=commands.predict)
 
-    evaluate_parser = commands.add_parser(
+    evaluate_parser = sub_commands.add_parser(
         "evaluate", help="accuracy, top-5, per-class precision/recall and a confusion-matrix PNG of a model",
         description="Evaluate a .keras classifier on a split of a dataset (loaded at the model's image size) and "
                     "write its confusion matrix as a PNG.")
@@ -380,17 +198,17 @@ def _parser():
                                                   "(default: beside MODEL, <stem>.confusion_<split>.png)")
     evaluate_parser.add_argument("--tta", choices=("flip",), help="test-time augmentation: flip averages each "
                                  "image's class probabilities with its mirror's (reported as such; default: none)")
-    evaluate_parser.set_defaults(command=_evaluate)
+    evaluate_parser.set_defaults(command=commands.evaluate)
 
-    explain_parser = commands.add_parser(
+    explain_parser = sub_commands.add_parser(
         "explain", help="heatmap of what the model looked at, over the image",
         description="Write a PNG of the image with attention rollout (ViT) or Grad-CAM (Swin) over it.")
     explain_parser.add_argument("model_path", metavar="MODEL", help="a .keras file")
     explain_parser.add_argument("image_path", metavar="IMAGE", help="a JPEG, PNG, BMP or GIF file")
     explain_parser.add_argument("--output", dest="output_path", required=True, help="the PNG to write")
-    explain_parser.set_defaults(command=_explain)
+    explain_parser.set_defaults(command=commands.explain)
 
-    service_parser = commands.add_parser(
+    service_parser = sub_commands.add_parser(
         "data-service", help="run a tf.data service dispatcher or worker: the input pipeline in other processes",
         description="Start a tf.data service dispatcher or worker, print its address and serve until Ctrl-C. "
                     "Start the dispatcher first, then workers (on any machines that reach it), then train with "
@@ -403,9 +221,9 @@ def _parser():
     worker_parser.add_argument("--port", type=int, default=0, help="the port trainers read from (default: a free one)")
     worker_parser.add_argument("--worker-address", help="HOST:%%port%% at which trainers reach this worker, %%port%% "
                                                         "standing for its port (default: localhost:%%port%%)")
-    service_parser.set_defaults(command=_data_service)
-    for sub_parser in commands.choices.values():
-        sub_parser.set_defaults(flags=_flags_of(sub_parser))
+    service_parser.set_defaults(command=commands.data_service)
+    for sub_parser in sub_commands.choices.values():
+        sub_parser.set_defaults(flags=flags_of(sub_parser))
     return parser
 
 
@@ -415,52 +233,3 @@ def _duration(text):
     if not found or not float(found[1]) > 0:
         raise argparse.ArgumentTypeError(f"'{text}' is not a duration with its unit, e.g. 90s, 30m or 1.5h")
     return float(found[1]) * {"s": 1, "m": 60, "h": 3600}[found[2]]
-
-
-def _flag(parameter):
-    """The command-line flag of a Python parameter name."""
-    return "--" + parameter.replace("_", "-")
-
-
-_PARAMETER = re.compile(r"\b([a-z][a-z0-9_]*)=('[^']*'|[^\s,;:()]*)")
-
-
-def in_flags(message, flags):
-    """`message`, a library error that names Python parameters (`clip_norm=-1`, `pass overwrite=True`), with each
-    parameter that a flag of the command sets written as that flag (`--clip-norm -1`, `pass --overwrite`).
-
-    Args:
-        message: the error's text.
-        flags: {parameter: (flag, value the flag stands for, or None when it takes one)} of the command.
-
-    Example:
-        >>> in_flags("clip_norm=-1.0 must be positive", {"clip_norm": ("--clip-norm", None)})
-        '--clip-norm -1.0 must be positive'
-    """
-    def as_flag(found):
-        name, value = found.groups()
-        if name not in flags:
-            return found.group(0)
-        flag, constant = flags[name]
-        if constant is not None:
-            return flag if value in ("", str(constant)) else found.group(0)
-        return f"{flag} {value.strip(chr(39))}" if value else flag
-
-    return _PARAMETER.sub(as_flag, message)
-
-
-def _flags_of(parser):
-    """{parameter: (flag, constant)} of a sub-command's options (those of its own sub-commands too), for
-    `in_flags`."""
-    flags = {}
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for choice in action.choices.values():
-                flags.update(_flags_of(choice))
-        elif action.option_strings and action.dest != "help":
-            flags[action.dest] = (action.option_strings[-1], action.const if action.nargs == 0 else None)
-    return flags
-
-
-if __name__ == "__main__":
-    sys.exit(main())
