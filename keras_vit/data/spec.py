@@ -60,10 +60,17 @@ class DataSpec:
         """The `DataSpec` of `data` (a `DataSpec`, a dataset name, or None for the default one) with `fields`
         replaced.
 
+        Raises:
+            KerasViTError: `data` is neither, or a name in `fields` is not a `DataSpec` field.
+
         Example:
             >>> DataSpec.of("mnist", idx_dir="/data/mnist") == DataSpec(dataset="mnist", idx_dir="/data/mnist")
             True
         """
+        unknown = sorted(set(fields) - {field.name for field in dataclasses.fields(cls)})
+        if unknown:
+            raise KerasViTError(f"Unknown data argument(s) {', '.join(unknown)}. Known: "
+                                f"{', '.join(field.name for field in dataclasses.fields(cls))}.")
         if data is None or isinstance(data, str):
             return cls(**{"dataset": data or DEFAULT_DATASET, **fields})
         if not isinstance(data, cls):
