@@ -20,6 +20,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
+from helpers import softmax
 import keras_vit
 from keras_vit_cli.main import main
 from keras_vit.data.decode import decode_image
@@ -49,11 +50,6 @@ PYTHON_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
 def _tiny_model(architecture):
     preset, overrides = TINY_MODELS[architecture]
     return keras_vit.create_model(preset, num_classes=len(CLASS_NAMES), **overrides)
-
-
-def _softmax(logits):
-    exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
 def _png_bomb(width=15000, height=15000):
@@ -113,8 +109,8 @@ def served(tmp_path_factory):
     for architecture in TINY_MODELS:
         model = _tiny_model(architecture)
         exports[architecture] = str(export_saved_model(model, root / "models", class_names=CLASS_NAMES, top_k=TOP_K))
-        expected[f"{architecture}_pixels"] = _softmax(model.predict(pixels, verbose=0).astype("float64"))
-        expected[f"{architecture}_bytes"] = _softmax(model.predict(decoded, verbose=0).astype("float64"))
+        expected[f"{architecture}_pixels"] = softmax(model.predict(pixels, verbose=0).astype("float64"))
+        expected[f"{architecture}_bytes"] = softmax(model.predict(decoded, verbose=0).astype("float64"))
     np.save(root / "pixels.npy", pixels)
     bombs = {"png of 15000x15000": _png_bomb(), **_gif_bombs(), "jpeg of 300 scans": _jpeg_of_many_scans()}
     for index, (name, data) in enumerate(bombs.items()):
@@ -292,7 +288,7 @@ def test_a_keras_file_exports_from_the_command_line_with_its_class_names(tmp_pat
     served = tf.saved_model.load(str(tmp_path / "serving" / "pets" / "4"))
     image = tf.io.encode_png(np.full((32, 32, 3), 200, np.uint8))
     answer = served.signatures["serving_default"](image_bytes=tf.stack([image]))
-    expected = _softmax(model.predict(decode_image(image, (32, 32), 3)[None], verbose=0).astype("float64"))
+    expected = softmax(model.predict(decode_image(image, (32, 32), 3)[None], verbose=0).astype("float64"))
     np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-5)
     assert answer["top_k_classes"].numpy()[0, 0].decode() == CLASS_NAMES[int(expected.argmax())]
     with pytest.raises(tf.errors.InvalidArgumentError, match="too many images: the request holds 3 images, the "

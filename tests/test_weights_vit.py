@@ -3,8 +3,8 @@ forward pass of the same tensors written here from the published architecture.""
 
 import numpy as np
 import pytest
-from scipy.special import erf
 
+from helpers import gelu, layer_norm, softmax
 from keras_vit import KerasViTError, build_vit, create_model
 from keras_vit.layers import resample_position_embeddings
 from keras_vit.weights import create_pretrained, load_pretrained_weights, write_safetensors
@@ -40,22 +40,8 @@ def timm_vit_tensors(rng, pooling="token", image=IMAGE, classes=CLASSES):
     return {name: bf16_exact(value) for name, value in tensors.items()}
 
 
-def layer_norm(x, weight, bias, eps):
-    mean = x.mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + eps) * weight + bias
-
-
 def linear(x, t, name):
     return x @ t[f"{name}.weight"].T + t[f"{name}.bias"]
-
-
-def gelu(x):
-    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
-
-
-def softmax(x):
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
 
 
 def patch_embed(images, weight, bias):
