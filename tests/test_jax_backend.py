@@ -56,7 +56,7 @@ JAX_SCRIPT = textwrap.dedent("""
         attention.FUSED_ATTENTION_BACKENDS = ("jax", "torch")
         model.save(folder / f"{name}_jax.keras")
         reloaded = keras.saving.load_model(folder / f"{name}_jax.keras", safe_mode=True)
-        reloaded_outputs = keras.ops.convert_to_numpy(reloaded.predict(images, verbose=0))
+        reloaded_outputs = keras.ops.convert_to_numpy(reloaded(images, training=False))
         np.testing.assert_allclose(reloaded_outputs, outputs, atol=1e-5, rtol=1e-5)
         np.save(folder / f"{name}_jax_reloaded.npy", reloaded_outputs)
     vit = keras_vit.build_vit(**json.loads((folder / "timm_vit.json").read_text()))

@@ -12,7 +12,7 @@ from keras_vit.training import precision, precision_scope
 
 TINY = {
     "vit_nano_patch4_32": {"embed_dim": 16, "depth": 2, "num_heads": 2, "mlp_dim": 32},
-    "swin_nano_patch2_window4_32": {"embed_dim": 8},
+    "swin_nano_patch2_window4_32": {"embed_dim": 8, "depths": (1, 1, 1)},
 }
 
 
