@@ -163,8 +163,10 @@ def jax_run(tmp_path_factory):
     write_timm_checkpoint(folder)
     script = folder / "run_under_jax.py"
     script.write_text(JAX_SCRIPT)
+    # XLA's CPU code generation unoptimised: JAX compiles each eager op once and these models run once or twice,
+    # so compiling dominates (the subprocess takes about two thirds of the time)
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": path}
+           "PYTHONPATH": path, "XLA_FLAGS": "--xla_backend_optimization_level=0"}
     result = subprocess.run([sys.executable, str(script), str(folder)], env=env, capture_output=True, text=True,
                             timeout=300, cwd=folder)
     if result.returncode != 0:
