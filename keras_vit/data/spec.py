@@ -67,10 +67,10 @@ class DataSpec:
             >>> DataSpec.of("mnist", idx_dir="/data/mnist") == DataSpec(dataset="mnist", idx_dir="/data/mnist")
             True
         """
-        unknown = sorted(set(fields) - {field.name for field in dataclasses.fields(cls)})
+        known = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(fields) - set(known))
         if unknown:
-            raise KerasViTError(f"Unknown data argument(s) {', '.join(unknown)}. Known: "
-                                f"{', '.join(field.name for field in dataclasses.fields(cls))}.")
+            raise KerasViTError(f"Unknown data argument(s) {', '.join(unknown)}. Known: {', '.join(known)}.")
         if data is None or isinstance(data, str):
             return cls(**{"dataset": data or DEFAULT_DATASET, **fields})
         if not isinstance(data, cls):
