@@ -32,8 +32,9 @@ def _epochs_logged(path):
 
 def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
     output = tmp_path / "run"
-    command = [shutil.which("keras-vit"), "train", "--model", "vit_nano_patch4_28", "--epochs", "5",
-               "--batch-size", "64", "--steps-per-execution", "1", "--no-jit-compile", "--verbose", "2",
+    epochs, batch_size = 5, 64
+    command = [shutil.which("keras-vit"), "train", "--model", "vit_nano_patch4_28", "--epochs", str(epochs),
+               "--batch-size", str(batch_size), "--steps-per-execution", "1", "--no-jit-compile", "--verbose", "2",
                "--backup-interval", "0",
                "--output", str(output)]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
@@ -44,17 +45,17 @@ def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
     os.kill(first.pid, signal.SIGKILL)
     assert first.wait() == -signal.SIGKILL, "the first run ended before it could be killed"
     backed_up = json.loads((output / "backup" / "training_metadata.json").read_text())["epoch"]
-    assert 1 <= backed_up < 5, "history.csv logs an epoch just before it is backed up"
+    assert 1 <= backed_up < epochs, "history.csv logs an epoch just before it is backed up"
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
     assert second.returncode == 0, second.stderr[-3000:]
-    started = [int(epoch) for epoch in re.findall(r"^Epoch (\d+)/5", second.stdout, re.MULTILINE)]
-    assert started and started[0] == backed_up + 1 and started[-1] == 5, started
-    assert _epochs_logged(output / "history.csv") == list(range(5)), "each epoch logged once"
+    started = [int(epoch) for epoch in re.findall(rf"^Epoch (\d+)/{epochs}", second.stdout, re.MULTILINE)]
+    assert started and started[0] == backed_up + 1 and started[-1] == epochs, started
+    assert _epochs_logged(output / "history.csv") == list(range(epochs)), "each epoch logged once"
     assert not (output / "backup").exists()
-    steps_per_epoch = -(-load_dataset("digits").sizes["train"] // 64)
+    steps_per_epoch = -(-load_dataset("digits").sizes["train"] // batch_size)
     optimizer = keras.saving.load_model(output / "model.keras", safe_mode=True).optimizer
-    assert int(optimizer.iterations.numpy()) == 5 * steps_per_epoch, "the schedule's step count was restored"
+    assert int(optimizer.iterations.numpy()) == epochs * steps_per_epoch, "the schedule's step count was restored"
 
 
 def test_nan_loss_stops_training_with_an_error_and_keeps_the_backup(tmp_path, monkeypatch):
