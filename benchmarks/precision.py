@@ -2,10 +2,10 @@
 
 For each model, one compiled copy per setting (float32 or mixed_bfloat16, with or without XLA) is timed step by
 step in alternating order (as `throughput.py` times keras_vit against keras-hub), so that all settings see the same
-machine load; "ratio" is the median over rounds of the float32 + XLA step time (what `keras_vit.train` runs by
-default) over the setting's. On a CPU with AVX512_BF16 (this project's AMD EPYC, Zen 4), TensorFlow's own
-kernels (oneDNN) multiplied 2048x2048 bfloat16 matrices at 419 GFLOP/s against 219 in float32, while XLA's CPU
-kernels did not gain (180 against 209): this script measures what that is worth for a whole model.
+machine load; "ratio" is the median over rounds of the float32 + XLA step time (what `keras_vit.train` ran by
+default before `--precision auto`) over the setting's. On a CPU with AVX512_BF16 (this project's AMD EPYC, Zen 4),
+TensorFlow's own kernels (oneDNN) multiplied 2048x2048 bfloat16 matrices at 419 GFLOP/s against 219 in float32,
+while XLA's CPU kernels did not gain (180 against 209): this script measures what that is worth for a whole model.
 
     python benchmarks/precision.py --models vit_tiny_patch16_224 vit_small_patch16_224 --steps 3
 """

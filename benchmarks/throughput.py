@@ -35,9 +35,9 @@ Examples (CPU, keras-hub from benchmarks/requirements.txt):
     python benchmarks/throughput.py --precision auto --steps 5   # what each package gives by default
 
 `--precision auto` times each package in its default configuration: keras_vit as `keras-vit train --precision
-auto` runs (`keras_vit.training.precision.resolve_precision`: mixed_bfloat16 without XLA on a CPU with AVX-512 BF16
-or AMX, float32 with `--jit` elsewhere) against keras-hub in float32 with XLA; "% peak" is then against the float32
-matmul.
+auto` runs (`keras_vit.training.precision.resolve_precision`: float32 without XLA for the nano/micro presets on a
+CPU, else mixed_bfloat16 without XLA on a CPU with AVX-512 BF16 or AMX, float32 with `--jit` elsewhere) against
+keras-hub in float32 with XLA; "% peak" is then against the float32 matmul.
 """
 
 import argparse
@@ -85,15 +85,17 @@ def build_keras_hub(config):
     return keras_hub.models.SwinTransformerImageClassifier(backbone, config["num_classes"])
 
 
-def settings(implementation, arguments):
-    """(dtype policy or None for the global one, jit_compile) of `implementation` under `arguments`."""
+def settings(implementation, name, arguments):
+    """(dtype policy or None for the global one, jit_compile) of preset `name` from `implementation` under
+    `arguments`."""
     if arguments.precision != "auto":
         return None, arguments.jit
     if implementation == "keras_hub":
         return "float32", True
     from keras_vit.training.precision import resolve_precision
+    from keras_vit.training.recipes import is_small
 
-    policy, jit_compile, _ = resolve_precision("auto", arguments.jit)
+    policy, jit_compile, _ = resolve_precision("auto", arguments.jit, small_model=is_small(name))
     return policy, jit_compile
 
 
@@ -184,7 +186,7 @@ def benchmark_model(name, arguments, matmul_size, matmul_products):
     """
     models = {}
     for impl in arguments.implementations:
-        policy, jit_compile = settings(impl, arguments)
+        policy, jit_compile = settings(impl, name, arguments)
         models[impl] = build(impl, name, arguments.image_size, jit_compile, policy)
     batches = {impl: fake_batch(model, arguments.batch_size) for impl, model in models.items()}
     overrides = {} if arguments.image_size is None else {"image_size": arguments.image_size}
@@ -233,7 +235,7 @@ def measure_memory(name, implementation, arguments):
 def memory_child(arguments):
     """Runs in the subprocess of `measure_memory`: prints {"peak_mib": ...} as the last line."""
     baseline_kib = peak_resident_kib()
-    policy, jit_compile = settings(arguments.memory_child, arguments)
+    policy, jit_compile = settings(arguments.memory_child, arguments.models[0], arguments)
     model = build(arguments.memory_child, arguments.models[0], arguments.image_size, jit_compile, policy)
     images, labels = fake_batch(model, arguments.batch_size)
     for _ in range(2):
@@ -340,8 +342,10 @@ def main(argv=None):
     gpu = accelerator()
     sizes, products = ((1024, 2048, 4096), 1) if gpu is None else ((1024, 2048, 4096, 8192), 10)
     peak, size = measure_peak_matmul(compute_dtype, sizes, products)
-    chosen = ", ".join(f"{impl} {settings(impl, arguments)[0] or arguments.precision} jit_compile="
-                       f"{settings(impl, arguments)[1]}" for impl in arguments.implementations)
+    chosen = "; ".join(f"{name} " + ", ".join(f"{impl} {policy or arguments.precision} jit_compile={jit_compile}"
+                                             for impl in arguments.implementations
+                                             for policy, jit_compile in [settings(impl, name, arguments)])
+                       for name in arguments.models)
     print(f"{gpu or f'CPU ({os.cpu_count()} cores)'}, Keras {keras.__version__} on {backend_version()}, "
           f"batch {arguments.batch_size}, {chosen}, median of "
           f"{arguments.steps} steps after {arguments.warmup} warm-up; peak {compute_dtype} matmul {peak:.1f} GFLOP/s "

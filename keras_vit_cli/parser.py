@@ -76,8 +76,9 @@ def build_parser():
     def run_options(option, switch, output_default):
         option("--output", str, "output folder", dest="output_dir", default_text=output_default)
         option("--seed", int, "random seed")
-        option("--precision", str, "auto, float32, mixed_float16 or mixed_bfloat16; auto is mixed_bfloat16 where the "
-               "device computes bfloat16 natively (on a CPU with AVX-512 BF16 or AMX, without XLA), else float32")
+        option("--precision", str, "auto, float32, mixed_float16 or mixed_bfloat16; auto is float32 without XLA for "
+               "the nano/micro presets on a CPU, else mixed_bfloat16 where the device computes bfloat16 natively (on "
+               "a CPU with AVX-512 BF16 or AMX, without XLA), else float32")
         option("--strategy", str, "where to train: " + ", ".join(STRATEGIES) + "; see README, Several GPUs")
         option("--tpu", str, "TPU name or address for --strategy tpu", default_text="the local TPU")
         option("--backup-interval", float, "least seconds between two backups a killed run resumes from")

@@ -9,6 +9,7 @@ import pytest
 import keras_vit
 from keras_vit.errors import KerasViTError
 from keras_vit.training import precision, precision_scope
+from keras_vit.training import run as run_module
 
 TINY = {
     "vit_nano_patch4_32": {"embed_dim": 16, "depth": 2, "num_heads": 2, "mlp_dim": 32},
@@ -80,12 +81,33 @@ def test_auto_is_bfloat16_where_the_device_has_it_and_turns_xla_off_on_cpus(monk
         assert precision.resolve_precision(explicit, True) == (explicit, True, None)
 
 
-def test_train_with_auto_precision_builds_what_it_chose_and_records_it(monkeypatch, tmp_path, capsys):
+@pytest.mark.parametrize("device, on_cpu", [("CPU with amx_bf16", True), (None, True),
+                                             ("GPU of compute capability 9.0", False)])
+def test_auto_is_float32_without_xla_for_small_presets_on_any_cpu(monkeypatch, device, on_cpu):
+    monkeypatch.setattr(precision, "native_bfloat16_device", lambda strategy=None: device)
+    monkeypatch.setattr(precision, "_on_cpu", lambda strategy: on_cpu)
+    chosen, jit_compile, reason = precision.resolve_precision("auto", True, small_model=True)
+    if on_cpu:
+        assert (chosen, jit_compile) == ("float32", False)
+        assert reason.startswith("a nano/micro preset on a CPU")
+    else:  # the accelerator's own choice, as for any model
+        assert (chosen, jit_compile, reason) == precision.resolve_precision("auto", True)
+    assert precision.resolve_precision("mixed_bfloat16", True, small_model=True) == ("mixed_bfloat16", True, None)
+
+
+@pytest.mark.parametrize("small, chosen, printed", [
+    (None, "float32", "a nano/micro preset on a CPU: float32, without XLA"),  # the preset's own size decides
+    (False, "mixed_bfloat16", "CPU with amx_bf16: mixed_bfloat16, without XLA"),
+])
+def test_train_with_auto_precision_builds_what_it_chose_and_records_it(monkeypatch, tmp_path, capsys, small, chosen,
+                                                                       printed):
     monkeypatch.setattr(precision, "native_bfloat16_device", lambda strategy=None: "CPU with amx_bf16")
+    if small is not None:
+        monkeypatch.setattr(run_module, "is_small", lambda name: small)
     result = keras_vit.train("vit_nano_patch4_32", epochs=1, batch_size=128, precision="auto", output_dir=tmp_path,
                              verbose=1, **TINY["vit_nano_patch4_32"])
-    assert "precision auto: CPU with amx_bf16: mixed_bfloat16, without XLA" in capsys.readouterr().out
-    assert result.model.get_layer("block_0").compute_dtype == "bfloat16"
+    assert f"precision auto: {printed}" in capsys.readouterr().out
+    assert result.model.get_layer("block_0").compute_dtype == chosen.removeprefix("mixed_")
     assert not result.model.jit_compile
     run = json.loads((tmp_path / "run.json").read_text())
-    assert (run["precision"], run["precision_chosen"]) == ("auto", "mixed_bfloat16")
+    assert (run["precision"], run["precision_chosen"]) == ("auto", chosen)

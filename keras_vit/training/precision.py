@@ -20,18 +20,22 @@ def check_precision(precision):
         raise KerasViTError(f"Unknown precision '{precision}'. Known: {AUTO}, {', '.join(PRECISIONS)}.")
 
 
-def resolve_precision(precision, jit_compile, strategy=None):
+def resolve_precision(precision, jit_compile, strategy=None, small_model=False):
     """The (precision, jit_compile, reason) a run uses for `precision`, which may be "auto".
 
-    "auto" is mixed_bfloat16 where the devices compute bfloat16 natively (`native_bfloat16_device`), float32
-    elsewhere. On a CPU, bfloat16 runs without XLA: TensorFlow's XLA CPU code multiplies bfloat16 slower than
-    oneDNN does without it (benchmarks/precision.py), while float32 keeps `jit_compile`. Any other precision is
-    returned as it is, with `jit_compile`.
+    "auto" on a CPU is float32 without XLA for the small presets (`small_model`: nano and micro): their matrices
+    are too small for bfloat16 to pay reliably, and XLA's CPU code slows their convolutions (PVT's several times;
+    benchmarks/README.md, "Small presets on a CPU").
+    Otherwise it is mixed_bfloat16 where the devices compute bfloat16 natively (`native_bfloat16_device`),
+    float32 elsewhere; on a CPU, bfloat16 runs without XLA: TensorFlow's XLA CPU code multiplies bfloat16 slower
+    than oneDNN does without it (benchmarks/precision.py), while float32 keeps `jit_compile`. Any other precision
+    is returned as it is, with `jit_compile`.
 
     Args:
         precision: "auto" or one of `PRECISIONS`.
         jit_compile: what the caller asked for.
         strategy: the `tf.distribute` strategy the model is built under (its devices are the ones that count).
+        small_model: whether the model is a nano or micro preset (`keras_vit.training.recipes.is_small`).
 
     Returns:
         (precision, jit_compile, reason): reason says why "auto" chose what it chose (None for other precisions).
@@ -39,16 +43,25 @@ def resolve_precision(precision, jit_compile, strategy=None):
     Example:
         >>> resolve_precision("auto", True)  # on a CPU with AMX
         ('mixed_bfloat16', False, 'CPU with amx_bf16: mixed_bfloat16, without XLA (faster there in bfloat16)')
+        >>> resolve_precision("auto", True, small_model=True)[:2]  # on any CPU
+        ('float32', False)
     """
     check_precision(precision)
     if precision != AUTO:
         return precision, jit_compile, None
+    if small_model and _on_cpu(strategy):
+        return "float32", False, "a nano/micro preset on a CPU: float32, without XLA (faster there at these sizes)"
     device = native_bfloat16_device(strategy)
     if device is None:
         return "float32", jit_compile, "no device here computes bfloat16 natively: float32"
     if device.startswith("CPU"):
         return "mixed_bfloat16", False, f"{device}: mixed_bfloat16, without XLA (faster there in bfloat16)"
     return "mixed_bfloat16", jit_compile, f"{device}: mixed_bfloat16"
+
+
+def _on_cpu(strategy):
+    """Whether the model is built on CPUs: neither a TPU strategy nor any GPU visible."""
+    return not isinstance(strategy, tf.distribute.TPUStrategy) and not tf.config.list_physical_devices("GPU")
 
 
 def native_bfloat16_device(strategy=None, cpuinfo="/proc/cpuinfo"):

@@ -35,6 +35,7 @@ from keras_vit.training.epochs import epoch_steps
 from keras_vit.training.history import HistoryLogger, read_history
 from keras_vit.training.optimizer import build_optimizer
 from keras_vit.training.precision import AUTO, check_precision, precision_scope, resolve_precision
+from keras_vit.training.recipes import is_small
 from keras_vit.training.run_folder import (
     BACKUP_DIR, HISTORY_FILE, LOGS_DIR, finish_run, mark_trained, planned_epochs, prepare_run_folder, record_plan)
 from keras_vit.training.run_report import run_report
@@ -52,8 +53,9 @@ class RunConfig:
             runs/<model>_<dataset> (pretrain: runs/<model>_mae_<dataset>).
         seed: seed of weights initialisation, shuffling and dropout.
         precision: "auto" (the default), "float32", "mixed_float16" (with loss scaling) or "mixed_bfloat16";
-            logits stay float32. "auto" is mixed_bfloat16 without XLA on CPUs that multiply bfloat16 natively
-            (AVX-512 BF16, AMX), mixed_bfloat16 on GPUs of compute capability 8.0 or more and TPUs, else float32
+            logits stay float32. "auto" is float32 without XLA for the nano/micro presets on a CPU,
+            mixed_bfloat16 without XLA for the others on CPUs that multiply bfloat16 natively (AVX-512 BF16, AMX),
+            mixed_bfloat16 on GPUs of compute capability 8.0 or more and TPUs, else float32
             (`resolve_precision`; the choice is printed and written to run.json as "precision_chosen").
         strategy: "auto", "one-device", "mirrored", "multi-worker", "tpu" (see `make_strategy`) or a
             `tf.distribute.Strategy`; the model, optimizer and metrics are created in its scope.
@@ -179,7 +181,8 @@ class Run:
         if config.time_budget and is_multi_worker(self.strategy):
             raise KerasViTError("time_budget= plans the epochs in each worker apart, and workers must run the same "
                                 "epochs: pass epochs= with strategy='multi-worker'.")
-        self.precision, jit_compile, reason = resolve_precision(config.precision, config.jit_compile, self.strategy)
+        self.precision, jit_compile, reason = resolve_precision(config.precision, config.jit_compile, self.strategy,
+                                                                small_model=is_small(name))  # "<preset>_mae" too
         self.jit_compile, self.steps_per_execution = step_settings(self.strategy, jit_compile,
                                                                    config.steps_per_execution)
         output_dir = pathlib.Path(config.output_dir or f"runs/{name}_{data.source}")
