@@ -44,6 +44,17 @@ def test_without_a_model_train_picks_the_recommended_preset_for_the_datas_channe
     assert {recommended_model(name) for name in ("digits", "tfds:x")} <= set(PRESETS)
 
 
+def test_small_presets_on_photographs_take_flips_and_mirrored_shifts_and_nothing_else_changes():
+    for name in ("vitc_nano_patch4_32", "vit_micro_patch4_32", "swin_nano_patch2_window4_32"):
+        alone = recommended_recipe(name)
+        for data in ({"data_dir": "photos/"}, {"dataset": "tfds:cifar10"}, {"dataset": "digits", "data_dir": "x/"}):
+            photos = recommended_recipe(name, **data)
+            assert photos == dataclasses.replace(alone, name=f"{alone.name}_photos", augment="light"), (name, data)
+        for dataset in ("digits", "mnist", "fashion_mnist", None):
+            assert recommended_recipe(name, dataset=dataset) == alone, (name, dataset)
+    assert recommended_recipe("vit_tiny_patch16_224", data_dir="photos/") == recommended_recipe("vit_tiny_patch16_224")
+
+
 def test_recipe_fills_only_what_is_left_out_and_scales_the_learning_rate_with_the_batch():
     deit = recommended_recipe("vit_tiny_patch16_224")
     assert deit.fill(batch_size=None, learning_rate=None) == {"batch_size": 128, "learning_rate": 5e-4 * 128 / 512}

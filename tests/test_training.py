@@ -1,5 +1,6 @@
 """The optimizer, its schedule, and `train` through the Python API."""
 
+import json
 import math
 
 import keras
@@ -82,6 +83,8 @@ def test_train_on_an_image_folder(tmp_path):
                              learning_rate=3e-3, warmup_epochs=1, output_dir=tmp_path / "run", verbose=0)
     assert result.model.input_shape == (None, 32, 32, 3) and result.model.output_shape == (None, 2)
     assert result.test_size == 2 and result.test_accuracy == 1.0, "bright vs dark is trivially separable"
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["augment"] == "light", "a small preset on photographs takes the photographs' recipe"
 
 
 @pytest.mark.parametrize("argument", ["epochs", "batch_size"])

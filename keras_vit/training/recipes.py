@@ -7,6 +7,12 @@ Where each recipe comes from:
   crops hurt digits.
 - "small_conv" (the `vitc_*` presets: a convolutional stem): "small" over 100 epochs, which reach on the digits
   what "small" reaches in 300 with the patch projection (README, Results).
+- "small_photos" and "small_conv_photos" ("small" and "small_conv" on photographs: any data but the grayscale
+  `GRAYSCALE_DATASETS`, e.g. an image folder): mirrored shifts by up to 1/8 of a side and horizontal flips
+  (policy "light"), the usual augmentation of 32x32 photographs (He et al. 2016, "Deep Residual Learning for Image
+  Recognition", section 4.2: 4-pixel padding, a random 32x32 crop, horizontal flips, on CIFAR-10). Flips and
+  shifts keep a photograph what it is, where they turn digits into other digits. Not measured on photographs
+  here (no such dataset is offline on this project's machines).
 - "deit" (ViT Ti/S/B): Touvron et al. 2021, "Training data-efficient image transformers" (DeiT), Table 9: AdamW,
   learning rate 5e-4 x batch / 512, weight decay 0.05, 5 warmup epochs, 300 epochs, label smoothing 0.1,
   stochastic depth 0.1, RandAugment + MixUp + CutMix + random erasing (policy "deit").
@@ -72,6 +78,8 @@ class Recipe:
 _SMALL = Recipe("small", base_learning_rate=1e-3, base_batch_size=64, batch_size=64, augment="shift",
                 drop_path_rate=0.0)
 _SMALL_CONV = dataclasses.replace(_SMALL, name="small_conv", epochs=100)
+_PHOTOS = {recipe.name: dataclasses.replace(recipe, name=f"{recipe.name}_photos", augment="light")
+           for recipe in (_SMALL, _SMALL_CONV)}
 _DEIT = Recipe("deit", base_learning_rate=5e-4, base_batch_size=512, batch_size=128)
 _PVT = Recipe("pvt", base_learning_rate=1e-3, base_batch_size=1024, batch_size=128)
 _SWIN = Recipe("swin", base_learning_rate=1e-3, base_batch_size=1024, batch_size=128, warmup_epochs=20,
@@ -116,17 +124,28 @@ def recommended_model(dataset, data_dir=None):
     return RECOMMENDED_MODELS[1 if dataset in GRAYSCALE_DATASETS and data_dir is None else 3]
 
 
-def recommended_recipe(model):
-    """The recipe `train` uses by default for preset `model`.
+def recommended_recipe(model, dataset=None, data_dir=None):
+    """The recipe `train` uses by default for preset `model`, on `dataset` or the image folder `data_dir`.
+
+    A small preset's recipe trained on photographs (`data_dir`, or a dataset not in `GRAYSCALE_DATASETS`) is its
+    photographs' variant: flips and mirrored shifts ("light") in place of plain shifts.
+
+    Args:
+        model: the preset.
+        dataset: the dataset name of `train`; None (with no `data_dir`) for the recipe of the preset alone.
+        data_dir: its image folder, if any.
 
     Example:
         >>> recipe = recommended_recipe("swin_tiny_patch4_window7_224")
         >>> recipe.drop_path_rate, recipe.clip_norm, recipe.learning_rate(128)
         (0.2, 5.0, 0.000125)
+        >>> recommended_recipe("vitc_nano_patch4_32", data_dir="photos/").augment
+        'light'
     """
     for pattern, recipe in _RECIPES:
         if re.match(pattern, model):
-            return recipe
+            photographs = data_dir is not None or dataset not in (None, *GRAYSCALE_DATASETS)
+            return _PHOTOS.get(recipe.name, recipe) if photographs else recipe
     raise KerasViTError(f"No recommended recipe for model '{model}'; pass every training argument explicitly.")
 
 

@@ -132,7 +132,7 @@ def train(model=None, data=None, run=None, epochs=None, batch_size=None, learnin
         if config.verbose:
             print(f"model {model}: the recommended preset for {'an image folder' if spec.data_dir else spec.dataset}")
     preset = preset_config(model)
-    recipe = recommended_recipe(model).fill(
+    recipe = recommended_recipe(model, spec.dataset, spec.data_dir).fill(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=augment,
         drop_path_rate=drop_path_rate, clip_norm=clip_norm)
