@@ -99,6 +99,11 @@ def perturb(model, seed, scale=0.1):
     return randomize(model, seed, scale, add=True)
 
 
+def weight_value(model, path):
+    """The NumPy value of `model`'s weight whose path is `path` (e.g. "block_0/attention/qkv/kernel")."""
+    return next(weight.numpy() for weight in model.weights if weight.path == path)
+
+
 def trainable_parameters(model):
     return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
 
