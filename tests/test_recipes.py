@@ -49,7 +49,8 @@ def test_small_presets_on_photographs_take_flips_and_mirrored_shifts_and_nothing
         alone = recommended_recipe(name)
         for data in ({"data_dir": "photos/"}, {"dataset": "tfds:cifar10"}, {"dataset": "digits", "data_dir": "x/"}):
             photos = recommended_recipe(name, **data)
-            assert photos == dataclasses.replace(alone, name=f"{alone.name}_photos", augment="light"), (name, data)
+            assert photos == dataclasses.replace(alone, name=f"{alone.name}_photos", augment="light",
+                                                  batch_size=128), (name, data)
         for dataset in ("digits", "mnist", "fashion_mnist", None):
             assert recommended_recipe(name, dataset=dataset) == alone, (name, dataset)
     assert recommended_recipe("vit_tiny_patch16_224", data_dir="photos/") == recommended_recipe("vit_tiny_patch16_224")

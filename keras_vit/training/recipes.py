@@ -11,7 +11,9 @@ Where each recipe comes from:
   `GRAYSCALE_DATASETS`, e.g. an image folder): mirrored shifts by up to 1/8 of a side and horizontal flips
   (policy "light"), the usual augmentation of 32x32 photographs (He et al. 2016, "Deep Residual Learning for Image
   Recognition", section 4.2: 4-pixel padding, a random 32x32 crop, horizontal flips, on CIFAR-10). Flips and
-  shifts keep a photograph what it is, where they turn digits into other digits. Not measured on photographs
+  shifts keep a photograph what it is, where they turn digits into other digits. Batch 128 (learning rate 2e-3):
+  on a CPU it runs more images a second than 64, and in 20-minute Fashion-MNIST runs it ended higher (92.70%
+  after 16 epochs against 92.19% after 13; benchmarks/README.md, Fashion-MNIST). Not measured on photographs
   here (no such dataset is offline on this project's machines).
 - "deit" (ViT Ti/S/B): Touvron et al. 2021, "Training data-efficient image transformers" (DeiT), Table 9: AdamW,
   learning rate 5e-4 x batch / 512, weight decay 0.05, 5 warmup epochs, 300 epochs, label smoothing 0.1,
@@ -78,7 +80,7 @@ class Recipe:
 _SMALL = Recipe("small", base_learning_rate=1e-3, base_batch_size=64, batch_size=64, augment="shift",
                 drop_path_rate=0.0)
 _SMALL_CONV = dataclasses.replace(_SMALL, name="small_conv", epochs=100)
-_PHOTOS = {recipe.name: dataclasses.replace(recipe, name=f"{recipe.name}_photos", augment="light")
+_PHOTOS = {recipe.name: dataclasses.replace(recipe, name=f"{recipe.name}_photos", augment="light", batch_size=128)
            for recipe in (_SMALL, _SMALL_CONV)}
 _DEIT = Recipe("deit", base_learning_rate=5e-4, base_batch_size=512, batch_size=128)
 _PVT = Recipe("pvt", base_learning_rate=1e-3, base_batch_size=1024, batch_size=128)
