@@ -12,9 +12,9 @@ Where each recipe comes from:
   (policy "light"), the usual augmentation of 32x32 photographs (He et al. 2016, "Deep Residual Learning for Image
   Recognition", section 4.2: 4-pixel padding, a random 32x32 crop, horizontal flips, on CIFAR-10). Flips and
   shifts keep a photograph what it is, where they turn digits into other digits. Batch 128 (learning rate 2e-3):
-  on a CPU it runs more images a second than 64, and in 20-minute Fashion-MNIST runs it ended higher (92.70%
-  after 16 epochs against 92.19% after 13; benchmarks/README.md, Fashion-MNIST). Not measured on photographs
-  here (no such dataset is offline on this project's machines).
+  on a CPU it runs more images a second than 64, and 20-minute Fashion-MNIST runs ended higher with it
+  (benchmarks/README.md, Fashion-MNIST). Not measured on photographs here (no such dataset is offline on this
+  project's machines).
 - "deit" (ViT Ti/S/B): Touvron et al. 2021, "Training data-efficient image transformers" (DeiT), Table 9: AdamW,
   learning rate 5e-4 x batch / 512, weight decay 0.05, 5 warmup epochs, 300 epochs, label smoothing 0.1,
   stochastic depth 0.1, RandAugment + MixUp + CutMix + random erasing (policy "deit").
