@@ -99,6 +99,12 @@ def settings(implementation, name, arguments):
     return policy, jit_compile
 
 
+def describe_settings(implementation, name, arguments):
+    """`settings` as the header prints them, e.g. "keras_vit float32 jit_compile=False"."""
+    policy, jit_compile = settings(implementation, name, arguments)
+    return f"{implementation} {policy or arguments.precision} jit_compile={jit_compile}"
+
+
 def build(implementation, name, image_size, jit_compile, policy=None):
     """A compiled model of preset `name` from `implementation` ("keras_vit" or "keras_hub"), its layers built with
     dtype `policy` (default: the global one)."""
@@ -342,10 +348,8 @@ def main(argv=None):
     gpu = accelerator()
     sizes, products = ((1024, 2048, 4096), 1) if gpu is None else ((1024, 2048, 4096, 8192), 10)
     peak, size = measure_peak_matmul(compute_dtype, sizes, products)
-    chosen = "; ".join(f"{name} " + ", ".join(f"{impl} {policy or arguments.precision} jit_compile={jit_compile}"
-                                             for impl in arguments.implementations
-                                             for policy, jit_compile in [settings(impl, name, arguments)])
-                       for name in arguments.models)
+    chosen = "; ".join(f"{name} " + ", ".join(describe_settings(impl, name, arguments)
+                                             for impl in arguments.implementations) for name in arguments.models)
     print(f"{gpu or f'CPU ({os.cpu_count()} cores)'}, Keras {keras.__version__} on {backend_version()}, "
           f"batch {arguments.batch_size}, {chosen}, median of "
           f"{arguments.steps} steps after {arguments.warmup} warm-up; peak {compute_dtype} matmul {peak:.1f} GFLOP/s "

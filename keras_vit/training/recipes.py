@@ -123,7 +123,12 @@ def recommended_model(dataset, data_dir=None):
         >>> recommended_model("digits", data_dir="photos/")
         'vitc_nano_patch4_32'
     """
-    return RECOMMENDED_MODELS[1 if dataset in GRAYSCALE_DATASETS and data_dir is None else 3]
+    return RECOMMENDED_MODELS[3 if _photographs(dataset, data_dir) else 1]
+
+
+def _photographs(dataset, data_dir):
+    """Whether `train` reads the data as RGB photographs: an image folder, or a dataset not in `GRAYSCALE_DATASETS`."""
+    return data_dir is not None or dataset not in GRAYSCALE_DATASETS
 
 
 def recommended_recipe(model, dataset=None, data_dir=None):
@@ -144,9 +149,9 @@ def recommended_recipe(model, dataset=None, data_dir=None):
         >>> recommended_recipe("vitc_nano_patch4_32", data_dir="photos/").augment
         'light'
     """
+    photographs = (dataset, data_dir) != (None, None) and _photographs(dataset, data_dir)
     for pattern, recipe in _RECIPES:
         if re.match(pattern, model):
-            photographs = data_dir is not None or dataset not in (None, *GRAYSCALE_DATASETS)
             return _PHOTOS.get(recipe.name, recipe) if photographs else recipe
     raise KerasViTError(f"No recommended recipe for model '{model}'; pass every training argument explicitly.")
 
