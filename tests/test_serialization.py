@@ -31,6 +31,7 @@ LAYER_CASES = [
     (layers.ImageNormalization, {"mean": (0.1, 0.2, 0.3), "std": (0.4, 0.5, 0.6)},
      {"mean": [0.1, 0.2, 0.3], "std": [0.4, 0.5, 0.6]}),
     (layers.TokenPooling, {"pooling": "gap"}, {"pooling": "gap"}),
+    (layers.TokenPooling, {"pooling": "seq"}, {"pooling": "seq"}),
     (layers.WindowAttention,
      {"num_heads": 3, "window_size": (4, 6), "version": 2, "qkv_bias": False, "attention_dropout_rate": 0.1,
       "projection_dropout_rate": 0.2, "cpb_hidden_dim": 64, "pretrained_window_size": 8},

@@ -119,7 +119,26 @@ def test_token_pooling_gap_averages_tokens():
     np.testing.assert_allclose(to_numpy(TokenPooling("gap")(x)), x.astype("float64").mean(axis=1), rtol=1e-6)
 
 
-@pytest.mark.parametrize("pooling", ["token", "gap"])
+def test_token_pooling_seq_weighs_tokens_by_softmax_of_scores():
+    x = random_array((3, 7, 5), seed=12)
+    layer = TokenPooling("seq")
+    layer.build(x.shape)
+    kernel, bias = random_array((5, 1), seed=13, low=-1.0, high=1.0), np.array([0.3], "float32")
+    layer.score.kernel.assign(kernel)
+    layer.score.bias.assign(bias)
+    scores = x.astype("float64") @ kernel + bias  # (3, 7, 1)
+    weights = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(to_numpy(layer(x)), (weights * x).sum(axis=1), rtol=1e-5)
+
+
+@pytest.mark.parametrize("pooling,shapes", [("seq", [(5, 1), (1,)]), ("gap", []), ("token", [])])
+def test_token_pooling_weights(pooling, shapes):
+    layer = TokenPooling(pooling)
+    layer.build((None, 7, 5))
+    assert [tuple(w.shape) for w in layer.trainable_weights] == shapes
+
+
+@pytest.mark.parametrize("pooling", ["token", "gap", "seq"])
 def test_token_pooling_output_shape(pooling):
     layer = TokenPooling(pooling)
     assert tuple(layer.compute_output_shape((None, 7, 5))) == (None, 5)

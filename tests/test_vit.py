@@ -10,7 +10,7 @@ from keras_vit.layers import TransformerBlock
 from keras_vit.models.vit import count_vit_parameters, drop_path_rates
 
 
-@pytest.mark.parametrize("pooling", ["token", "gap"])
+@pytest.mark.parametrize("pooling", ["token", "gap", "seq"])
 @pytest.mark.parametrize("image_size", [16, (16, 24), (24, 8)])
 def test_vit_output_shape(pooling, image_size):
     model = tiny_vit(image_size=image_size, pooling=pooling)
@@ -21,7 +21,7 @@ def test_vit_output_shape(pooling, image_size):
         assert tuple(model(random_pixels((batch, height, width, 3))).shape) == (batch, 5)
 
 
-@pytest.mark.parametrize("pooling", ["token", "gap"])
+@pytest.mark.parametrize("pooling", ["token", "gap", "seq"])
 def test_vit_without_top_returns_features(pooling):
     model = tiny_vit(image_size=(16, 24), include_top=False, pooling=pooling)
     assert model.output_shape == (None, 16)
@@ -35,7 +35,7 @@ def test_vit_with_other_channel_counts(channels):
     assert tuple(model(random_pixels((2, 16, 16, channels))).shape) == (2, 5)
 
 
-@pytest.mark.parametrize("pooling,tokens", [("token", 17), ("gap", 16)])
+@pytest.mark.parametrize("pooling,tokens", [("token", 17), ("gap", 16), ("seq", 16)])
 def test_vit_layer_layout(pooling, tokens):
     model = tiny_vit(pooling=pooling)
     names = [layer.name for layer in model.layers]
@@ -46,11 +46,11 @@ def test_vit_layer_layout(pooling, tokens):
     assert model.get_layer("patch_encoder").use_class_token == (pooling == "token")
 
 
-@pytest.mark.parametrize("pooling", ["token", "gap"])
+@pytest.mark.parametrize("pooling", ["token", "gap", "seq"])
 def test_vit_pooling_norm_and_head_match_numpy(pooling):
     model = tiny_vit(pooling=pooling)
     rng = np.random.default_rng(1)
-    for layer_name in ("norm", "head"):
+    for layer_name in ("norm", "pool", "head"):
         for weight in model.get_layer(layer_name).trainable_weights:
             weight.assign(rng.normal(size=weight.shape).astype("float32"))
     images = random_pixels((3, 16, 16, 3), seed=2)
@@ -60,6 +60,12 @@ def test_vit_pooling_norm_and_head_match_numpy(pooling):
     gamma, beta = (to_numpy(w) for w in (norm.gamma, norm.beta))
     if pooling == "token":
         features = layer_norm(tokens, gamma, beta)[:, 0]
+    elif pooling == "seq":  # CCT: scores of the normalised tokens, softmax over the tokens, weighted sum
+        normed = layer_norm(tokens, gamma, beta)
+        score = model.get_layer("pool").score
+        scores = normed @ to_numpy(score.kernel) + to_numpy(score.bias)  # (batch, tokens, 1)
+        weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+        features = (weights / weights.sum(axis=1, keepdims=True) * normed).sum(axis=1)
     else:
         features = layer_norm(tokens.mean(axis=1), gamma, beta)
     logits = features @ to_numpy(head.kernel) + to_numpy(head.bias)
@@ -116,6 +122,7 @@ def test_vit_trains_one_step_with_dropout_and_drop_path():
 PARAMETER_CONFIGS = [
     {"image_size": 16, "pooling": "token"},
     {"image_size": 16, "pooling": "gap"},
+    {"image_size": 16, "pooling": "seq"},
     {"image_size": 16, "layer_scale_init": 1e-5},
     {"image_size": 16, "qkv_bias": False},
     {"image_size": 16, "include_top": False},

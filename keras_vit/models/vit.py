@@ -28,7 +28,8 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
         depth: number of transformer blocks.
         num_heads: attention heads; must divide `embed_dim`.
         mlp_dim: hidden width of each block's MLP.
-        pooling: "token" (class token, then LayerNorm) or "gap" (average of the tokens, then LayerNorm).
+        pooling: "token" (class token, then LayerNorm), "gap" (average of the tokens, then LayerNorm) or "seq"
+            (LayerNorm, then the tokens weighted by a learned score: CCT's sequence pooling, `TokenPooling`).
         dropout_rate: dropout after the embeddings, the attention projection and in the MLPs.
         attention_dropout_rate: dropout on the attention probabilities.
         drop_path_rate: stochastic depth of the last block; it rises linearly from 0 at the first block.
@@ -70,7 +71,7 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
                              layer_scale_init=layer_scale_init, qkv_bias=qkv_bias, name=f"block_{index}")(x)
     norm = keras.layers.LayerNormalization(epsilon=1e-6, name="norm")
     pool = TokenPooling(pooling, name="pool")
-    x = pool(norm(x)) if pooling == "token" else norm(pool(x))
+    x = norm(pool(x)) if pooling == "gap" else pool(norm(x))
     if include_top:
         x = keras.layers.Dense(num_classes, activation=classifier_activation, dtype="float32", name="head")(x)
     return ImageModel(images, x, name=name)
@@ -101,7 +102,8 @@ def count_vit_parameters(image_size=224, patch_size=16, channels=3, num_classes=
              + dim * mlp_dim + mlp_dim + mlp_dim * dim + dim  # MLP
              + (layer_scale_init is not None) * 2 * dim)
     head = (dim + 1) * num_classes if include_top else 0
-    return embedding + depth * block + 2 * dim + head
+    pool = (dim + 1) * (pooling == "seq")
+    return embedding + depth * block + 2 * dim + pool + head
 
 
 def drop_path_rates(drop_path_rate, depth):
