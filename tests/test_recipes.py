@@ -65,6 +65,22 @@ def test_recipe_fills_only_what_is_left_out_and_scales_the_learning_rate_with_th
     assert recommended_recipe("swin_tiny_patch4_window7_224").learning_rate(1024) == 1e-3
 
 
+@pytest.mark.parametrize("model,epochs,warmup", [
+    ("vitc_nano_patch4_28", 18, 1),  # 5 of 100: 0.9 -> 1
+    ("vitc_nano_patch4_28", 60, 3),
+    ("vitc_nano_patch4_28", 100, 5),
+    ("vitc_nano_patch4_28", 400, 5),  # never beyond the recipe's own warmup
+    ("swin_tiny_patch4_window7_224", 30, 2),  # 20 of 300
+    ("vit_tiny_patch16_224", 1, 1),  # at least one epoch, at most the run
+])
+def test_the_warmup_left_out_is_the_recipes_share_of_the_epochs(model, epochs, warmup):
+    recipe = recommended_recipe(model)
+    assert recipe.warmup_share(epochs) == warmup
+    assert recipe.fill(epochs=epochs, warmup_epochs=None) == {"epochs": epochs, "warmup_epochs": warmup}
+    assert recipe.fill(epochs=epochs, warmup_epochs=7)["warmup_epochs"] == 7, "a given warmup is kept"
+    assert recipe.fill(epochs=None, warmup_epochs=None)["warmup_epochs"] == recipe.warmup_epochs
+
+
 def test_train_records_the_recipe_it_used(tmp_path):
     result = keras_vit.train("vit_nano_patch4_28", epochs=1, warmup_epochs=1, clip_norm=1.0, ema_momentum=0.9,
                              output_dir=tmp_path, verbose=0, jit_compile=False)

@@ -75,11 +75,15 @@ def test_train_plans_its_epochs_records_them_and_given_epochs_win(tmp_path, caps
     tiny = dict(model="vit_nano_patch4_28", dataset="digits", batch_size=128, learning_rate=3e-3, warmup_epochs=1,
                 jit_compile=False)
     # After epoch 2 (t = 9): 1 + 16 - 9 - 0.8 margin - 1.5 s testing (3 steps at 0.5 s) - 1 s of files = 1 epoch
-    result = keras_vit.train(**tiny, time_budget=16, output_dir=tmp_path / "planned", verbose=2)
+    # The warmup left to the recipe ("small": 5 of 300 epochs) is its share of the planned epochs: 1, not 5 or 3.
+    result = keras_vit.train(**{**tiny, "warmup_epochs": None}, time_budget=16, output_dir=tmp_path / "planned",
+                             verbose=2)
     run = json.loads((tmp_path / "planned" / "run.json").read_text())
     assert run["time_budget"] == 16 and run["epochs"] is None
     assert run["planned_epochs"] == len(result.history["loss"]) == TIMED_EPOCHS + 1
-    assert schedule_of(result.model.optimizer).total_steps == 3 * 12, "the schedule spans the planned epochs"
+    schedule = schedule_of(result.model.optimizer)
+    assert schedule.total_steps == 3 * 12, "the schedule spans the planned epochs"
+    assert schedule.warmup_steps == 1 * 12, "the recipe's share of the planned epochs"
     printed = capsys.readouterr().out
     assert "3 epochs planned" in printed and "Epoch 3/3" in printed
 

@@ -59,17 +59,36 @@ class Recipe:
         """The peak learning rate at `batch_size` images a step (linear scaling rule)."""
         return self.base_learning_rate * batch_size / self.base_batch_size
 
+    def warmup_share(self, epochs):
+        """The warmup epochs of a run of `epochs` epochs: the recipe's share of them (its warmup epochs over its
+        epochs), at least one and at most the recipe's own warmup.
+
+        A run shorter than the recipe's keeps the recipe's proportions: a 20-epoch run of a recipe that warms up
+        for 5 of 100 epochs warms up for 1, where the recipe's 5 would be a quarter of the run.
+
+        Example:
+            >>> recipe = recommended_recipe("vitc_nano_patch4_28")  # 5 warmup epochs of 100
+            >>> recipe.warmup_share(18), recipe.warmup_share(50), recipe.warmup_share(300)
+            (1, 2, 5)
+        """
+        return min(self.warmup_epochs, epochs, max(1, round(self.warmup_epochs * epochs / self.epochs)))
+
     def fill(self, **arguments):
         """`arguments` (training argument name -> value) with each None replaced by this recipe's value.
 
-        The learning rate left out is the recipe's, scaled to the batch size (given or the recipe's).
+        The learning rate left out is the recipe's, scaled to the batch size (given or the recipe's); the warmup
+        left out is the recipe's share of the epochs (given or the recipe's; `warmup_share`).
 
         Example:
             >>> recommended_recipe("vit_tiny_patch16_224").fill(batch_size=256, learning_rate=None)
             {'batch_size': 256, 'learning_rate': 0.00025}
+            >>> recommended_recipe("vit_tiny_patch16_224").fill(epochs=30, warmup_epochs=None)
+            {'epochs': 30, 'warmup_epochs': 1}
         """
         filled = {name: getattr(self, name) if value is None else value for name, value in arguments.items()
                   if name != "learning_rate"}
+        if arguments.get("warmup_epochs", 0) is None:
+            filled["warmup_epochs"] = self.warmup_share(filled.get("epochs") or self.epochs)
         if "learning_rate" in arguments:
             batch_size = filled.get("batch_size") or self.batch_size
             given = arguments["learning_rate"]

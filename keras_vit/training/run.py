@@ -236,14 +236,24 @@ class Run:
         """The strategy's scope, for what a run makes besides the model (e.g. an optimizer built from another)."""
         return self.strategy.scope()
 
-    def optimizer(self, recipe, ema_momentum=None, beta_2=0.999):
+    def optimizer(self, recipe, ema_momentum=None, beta_2=0.999, warmup_share=None):
         """`build_optimizer`, in the strategy's scope, with the recipe's learning rate, warmup, weight decay and
-        clipping over this run (over the recipe's epochs until a time budget plans them)."""
+        clipping over this run (over the recipe's epochs until a time budget plans them).
+
+        Args:
+            recipe: the filled recipe (`Recipe.fill`).
+            ema_momentum: as in `build_optimizer`.
+            beta_2: Adam's second-moment decay.
+            warmup_share: where the warmup was left to the recipe, `Recipe.warmup_share`: the warmup epochs of
+                the run's epochs, so that a time budget's plan keeps the recipe's proportion; None keeps
+                `recipe["warmup_epochs"]` whatever the plan (at most the epochs).
+        """
         epochs = self.epochs or recipe["epochs"]
-        self._warmup_epochs = recipe["warmup_epochs"]  # of the schedule a time budget replans
+        given = recipe["warmup_epochs"]
+        self._warmup_for = warmup_share or (lambda planned: min(given, planned))  # a time budget replans
         with self.strategy.scope():
             return build_optimizer(recipe["learning_rate"], total_steps=epochs * self.steps_per_epoch,
-                                   warmup_steps=min(recipe["warmup_epochs"], epochs) * self.steps_per_epoch,
+                                   warmup_steps=self._warmup_for(epochs) * self.steps_per_epoch,
                                    weight_decay=recipe["weight_decay"], clip_norm=recipe["clip_norm"],
                                    ema_momentum=ema_momentum, beta_2=beta_2)
 
@@ -336,7 +346,7 @@ class Run:
         """Sets the run's epochs to those its time budget planned: `schedule` over them, and run.json."""
         self.epochs = epochs
         schedule.total_steps = epochs * self.steps_per_epoch
-        schedule.warmup_steps = min(self._warmup_epochs, epochs) * self.steps_per_epoch
+        schedule.warmup_steps = self._warmup_for(epochs) * self.steps_per_epoch
         record_plan(self.run_dir, epochs)
 
 

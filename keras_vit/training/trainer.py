@@ -94,7 +94,8 @@ def train(model=None, data=None, run=None, epochs=None, batch_size=None, learnin
         batch_size: images per step, the global batch split across the strategy's replicas.
         learning_rate: peak learning rate (default: the recipe's, scaled linearly to `batch_size`).
         weight_decay: AdamW decoupled weight decay (kernels only).
-        warmup_epochs: epochs of linear learning-rate warmup.
+        warmup_epochs: epochs of linear learning-rate warmup; default: the recipe's share of the epochs (given,
+            or planned by a time budget; `Recipe.warmup_share`).
         label_smoothing: label smoothing of the cross-entropy.
         augment: augmentation policy of the training batches (see `keras_vit.data.make_augmentation`), or an
             augmentation it returned, e.g. `make_augmentation("deit", seed=0, extra_layers=[...])`.
@@ -132,7 +133,8 @@ def train(model=None, data=None, run=None, epochs=None, batch_size=None, learnin
         if config.verbose:
             print(f"model {model}: the recommended preset for {'an image folder' if spec.data_dir else spec.dataset}")
     preset = preset_config(model)
-    recipe = recommended_recipe(model, spec.dataset, spec.data_dir).fill(
+    source = recommended_recipe(model, spec.dataset, spec.data_dir)
+    recipe = source.fill(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=augment,
         drop_path_rate=drop_path_rate, clip_norm=clip_norm)
@@ -148,7 +150,9 @@ def train(model=None, data=None, run=None, epochs=None, batch_size=None, learnin
             classifier = create_model(model, **arguments)
         else:
             classifier = create_pretrained(weights, preset=model, head="new", **arguments)
-    trained = compile_classifier(run, classifier, run.optimizer(recipe, ema_momentum), recipe)
+    warmup_share = None if warmup_epochs is not None else source.warmup_share
+    optimizer = run.optimizer(recipe, ema_momentum, warmup_share=warmup_share)
+    trained = compile_classifier(run, classifier, optimizer, recipe)
     return fit_classifier(run, model, classifier, trained, recipe, augmentation)
 
 
