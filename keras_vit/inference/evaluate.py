@@ -85,7 +85,7 @@ def evaluate_model(model_path, data=None, split="test", batch_size=64, output=No
     logits, labels = [], []
     with named_image_errors(images):
         for batch_images, batch_labels in split_images(images).batch(batch_size).prefetch(tf.data.AUTOTUNE):
-            logits.append(_scores(model, batch_images, tta))
+            logits.append(logits_with_tta(model, batch_images, tta))
             labels.append(batch_labels.numpy())
     if not labels:
         raise KerasViTError(f"The {split} split holds no images.")
@@ -99,9 +99,14 @@ def evaluate_model(model_path, data=None, split="test", batch_size=64, output=No
     return EvaluationResult(**vars(metrics), split=split, confusion_path=pathlib.Path(output), tta=tta)
 
 
-def _scores(model, images, tta):
+def logits_with_tta(model, images, tta):
     """The model's logits of a batch; with tta="flip", the log of the mean class probabilities of the images and
-    their horizontal mirrors (the same ranking as the mean probabilities)."""
+    their horizontal mirrors (the same ranking as the mean probabilities).
+
+    Example:
+        >>> logits_with_tta(model, images, "flip").shape  # (batch, classes), the mirrors' probabilities averaged in
+        (8, 10)
+    """
     logits = np.asarray(model.predict_on_batch(images), dtype="float32")
     if tta is None:
         return logits
