@@ -8,7 +8,7 @@ import pytest
 
 import keras_vit
 from keras_vit.errors import KerasViTError
-from keras_vit.training import WarmupCosineDecay, build_optimizer, time_budget
+from keras_vit.training import WarmupCosineDecay, build_optimizer, recommended_recipe, time_budget
 from keras_vit.training import run as run_steps
 from keras_vit.training.layer_decay import layer_decay_scales, with_layer_decay
 from keras_vit.training.time_budget import TIMED_EPOCHS, EpochSeconds, TimeBudget, plan_epochs, schedule_of
@@ -86,6 +86,7 @@ def test_train_plans_its_epochs_records_them_and_given_epochs_win(tmp_path, caps
     assert schedule.warmup_steps == 1 * 12, "the recipe's share of the planned epochs"
     printed = capsys.readouterr().out
     assert "3 epochs planned" in printed and "Epoch 3/3" in printed
+    assert "warmup over 1 of the 3 planned epochs" in printed
 
     without_model = {**tiny, "model": None}
     given = keras_vit.train(**without_model, epochs=1, time_budget=15, output_dir=tmp_path / "given", verbose=1)
@@ -125,3 +126,18 @@ def test_the_cli_reads_a_duration_with_its_unit(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--time-budget", "30"])
     assert "'30' is not a duration with its unit, e.g. 90s, 30m or 1.5h" in capsys.readouterr().err
+
+
+def test_until_the_plan_a_warmup_left_to_the_recipe_lasts_one_epoch_and_a_given_one_stands(tmp_path):
+    recipe = recommended_recipe("vit_nano_patch4_28")  # "small": 5 warmup epochs of 300
+    filled = recipe.fill(epochs=None, batch_size=None, learning_rate=None, weight_decay=None, warmup_epochs=None,
+                         clip_norm=None)
+    run = run_steps.Run("vit_nano_patch4_28", keras_vit.DataSpec(),
+                        keras_vit.RunConfig(time_budget=60, output_dir=tmp_path, verbose=0), {}, filled["epochs"],
+                        filled["batch_size"])
+    run.load_data((28, 28), 1)
+    assert run.epochs is None, "not planned yet"
+    steps = run.steps_per_epoch
+    left_to_recipe = schedule_of(run.optimizer(filled, warmup_share=recipe.warmup_share))
+    assert (left_to_recipe.total_steps, left_to_recipe.warmup_steps) == (300 * steps, steps)
+    assert schedule_of(run.optimizer(filled)).warmup_steps == 5 * steps, "a given warmup is kept"

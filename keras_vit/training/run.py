@@ -245,15 +245,18 @@ class Run:
             ema_momentum: as in `build_optimizer`.
             beta_2: Adam's second-moment decay.
             warmup_share: where the warmup was left to the recipe, `Recipe.warmup_share`: the warmup epochs of
-                the run's epochs, so that a time budget's plan keeps the recipe's proportion; None keeps
-                `recipe["warmup_epochs"]` whatever the plan (at most the epochs).
+                the run's epochs, so that a time budget's plan keeps the recipe's proportion (until the plan, the
+                warmup lasts one epoch, the least a plan gives, so that the plan raises it or leaves it, and the
+                learning rate does not jump); None keeps `recipe["warmup_epochs"]` whatever the plan (at most the
+                epochs).
         """
         epochs = self.epochs or recipe["epochs"]
         given = recipe["warmup_epochs"]
         self._warmup_for = warmup_share or (lambda planned: min(given, planned))  # a time budget replans
+        warmup = 1 if self.epochs is None and warmup_share else self._warmup_for(epochs)
         with self.strategy.scope():
             return build_optimizer(recipe["learning_rate"], total_steps=epochs * self.steps_per_epoch,
-                                   warmup_steps=self._warmup_for(epochs) * self.steps_per_epoch,
+                                   warmup_steps=warmup * self.steps_per_epoch,
                                    weight_decay=recipe["weight_decay"], clip_norm=recipe["clip_norm"],
                                    ema_momentum=ema_momentum, beta_2=beta_2)
 
@@ -346,8 +349,11 @@ class Run:
         """Sets the run's epochs to those its time budget planned: `schedule` over them, and run.json."""
         self.epochs = epochs
         schedule.total_steps = epochs * self.steps_per_epoch
-        schedule.warmup_steps = self._warmup_for(epochs) * self.steps_per_epoch
+        warmup = self._warmup_for(epochs)
+        schedule.warmup_steps = warmup * self.steps_per_epoch
         record_plan(self.run_dir, epochs)
+        if self.config.verbose:
+            print(f"learning rate: warmup over {warmup} of the {epochs} planned epochs, then cosine decay")
 
 
 def _check_counts(**counts):
