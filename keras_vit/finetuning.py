@@ -90,8 +90,8 @@ def finetune(pretrained, model=None, data=None, run=None, epochs=None, batch_siz
                             f"but model='{model}' is a {preset['architecture']} preset: pass a .keras classifier of "
                             f"the preset (e.g. a train output's model.keras) or a checkpoint file.")
     layer_decay = check_layer_decay(default_layer_decay(model) if layer_decay is None else layer_decay)
-    source = finetuning_recipe(model, linear_probe)
-    recipe = source.fill(
+    source_recipe = finetuning_recipe(model, linear_probe)
+    recipe = source_recipe.fill(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=augment,
         drop_path_rate=drop_path_rate, clip_norm=clip_norm)
@@ -112,7 +112,7 @@ def finetune(pretrained, model=None, data=None, run=None, epochs=None, batch_siz
         for layer in classifier.layers:
             layer.trainable = layer.name == "head" or not linear_probe
     with run.scope():  # the learning rate decays layer by layer
-        warmup_share = None if warmup_epochs is not None else source.warmup_share
+        warmup_share = None if warmup_epochs is not None else source_recipe.warmup_share
         optimizer = with_layer_decay(run.optimizer(recipe, ema_momentum, warmup_share=warmup_share),
                                      layer_decay_scales_of(classifier, layer_decay))
     trained = compile_classifier(run, classifier, optimizer, recipe)

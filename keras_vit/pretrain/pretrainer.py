@@ -78,8 +78,8 @@ def pretrain(model=DEFAULT_MODEL, data=None, run=None, epochs=None, batch_size=N
     """
     spec, config, model_overrides = run_options(data, run, options, epochs)
     preset = preset_config(model, **model_overrides)
-    source = pretraining_recipe(model)
-    recipe = source.fill(
+    source_recipe = pretraining_recipe(model)
+    recipe = source_recipe.fill(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, augment=augment, clip_norm=clip_norm)
     decoder = dict(mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss, decoder_dim=decoder_dim,
@@ -94,7 +94,7 @@ def pretrain(model=DEFAULT_MODEL, data=None, run=None, epochs=None, batch_size=N
             model, seed=config.seed, **decoder,
             **{"drop_path_rate": 0.0, **model_overrides, "image_size": data.image_shape[:2],
                "channels": data.image_shape[2]})
-    warmup_share = None if warmup_epochs is not None else source.warmup_share
+    warmup_share = None if warmup_epochs is not None else source_recipe.warmup_share
     trained = run.compile(autoencoder, run.optimizer(recipe, beta_2=MAE_BETA_2, warmup_share=warmup_share))
     run.report(autoencoder, {**as_recorded(recipe), **decoder})
 

@@ -133,8 +133,8 @@ def train(model=None, data=None, run=None, epochs=None, batch_size=None, learnin
         if config.verbose:
             print(f"model {model}: the recommended preset for {'an image folder' if spec.data_dir else spec.dataset}")
     preset = preset_config(model)
-    source = recommended_recipe(model, spec.dataset, spec.data_dir)
-    recipe = source.fill(
+    source_recipe = recommended_recipe(model, spec.dataset, spec.data_dir)
+    recipe = source_recipe.fill(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=augment,
         drop_path_rate=drop_path_rate, clip_norm=clip_norm)
@@ -150,7 +150,7 @@ def train(model=None, data=None, run=None, epochs=None, batch_size=None, learnin
             classifier = create_model(model, **arguments)
         else:
             classifier = create_pretrained(weights, preset=model, head="new", **arguments)
-    warmup_share = None if warmup_epochs is not None else source.warmup_share
+    warmup_share = None if warmup_epochs is not None else source_recipe.warmup_share
     optimizer = run.optimizer(recipe, ema_momentum, warmup_share=warmup_share)
     trained = compile_classifier(run, classifier, optimizer, recipe)
     return fit_classifier(run, model, classifier, trained, recipe, augmentation)
