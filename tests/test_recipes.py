@@ -51,9 +51,18 @@ def test_small_presets_on_photographs_take_flips_and_mirrored_shifts_and_nothing
             photos = recommended_recipe(name, **data)
             assert photos == dataclasses.replace(alone, name=f"{alone.name}_photos", augment="light",
                                                   batch_size=128), (name, data)
-        for dataset in ("digits", "mnist", "fashion_mnist", None):
+        for dataset in ("digits", "mnist", None):
             assert recommended_recipe(name, dataset=dataset) == alone, (name, dataset)
     assert recommended_recipe("vit_tiny_patch16_224", data_dir="photos/") == recommended_recipe("vit_tiny_patch16_224")
+
+
+def test_small_presets_on_centred_objects_take_flips_alone_and_nothing_else_changes():
+    for name in ("vitc_nano_patch4_28", "vit_nano_patch4_28", "pvt_v2_nano_patch2_32"):
+        alone = recommended_recipe(name)
+        assert recommended_recipe(name, dataset="fashion_mnist") == dataclasses.replace(
+            alone, name=f"{alone.name}_centred", augment="flip", batch_size=128), name
+        assert recommended_recipe(name, dataset="fashion_mnist", data_dir="x/").name == f"{alone.name}_photos"
+    assert recommended_recipe("vit_tiny_patch16_224", dataset="fashion_mnist").name == "deit"
 
 
 def test_recipe_fills_only_what_is_left_out_and_scales_the_learning_rate_with_the_batch():

@@ -87,6 +87,7 @@ def test_train_plans_its_epochs_records_them_and_given_epochs_win(tmp_path, caps
     printed = capsys.readouterr().out
     assert "3 epochs planned" in printed and "Epoch 3/3" in printed
     assert "warmup over 1 of the 3 planned epochs" in printed
+    assert "warmup epochs the recipe's share of the planned epochs" in printed, "the report before the plan"
 
     without_model = {**tiny, "model": None}
     given = keras_vit.train(**without_model, epochs=1, time_budget=15, output_dir=tmp_path / "given", verbose=1)

@@ -195,6 +195,7 @@ class Run:
             print(f"precision {AUTO}: {reason}")
         keras.utils.set_random_seed(config.seed)
         self.epochs = epochs  # None once a time budget is to plan them
+        self.warmup_planned = False  # whether the plan sets the warmup too (the recipe's share of the epochs)
         self.batch_size = batch_size
         self.data = None
         self.completed_epochs = 0
@@ -253,7 +254,8 @@ class Run:
         epochs = self.epochs or recipe["epochs"]
         given = recipe["warmup_epochs"]
         self._warmup_for = warmup_share or (lambda planned: min(given, planned))  # a time budget replans
-        warmup = 1 if self.epochs is None and warmup_share else self._warmup_for(epochs)
+        self.warmup_planned = self.epochs is None and warmup_share is not None
+        warmup = 1 if self.warmup_planned else self._warmup_for(epochs)
         with self.strategy.scope():
             return build_optimizer(recipe["learning_rate"], total_steps=epochs * self.steps_per_epoch,
                                    warmup_steps=warmup * self.steps_per_epoch,

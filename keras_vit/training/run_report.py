@@ -26,6 +26,8 @@ def run_report(run, model, recipe, source):
                       if data.sizes.get(split))
     trainable = sum(math.prod(variable.shape) for variable in model.trainable_variables)
     shown = {key: value for key, value in recipe.items() if key != "epochs"}
+    if run.warmup_planned:
+        shown["warmup_epochs"] = "the recipe's share of the planned epochs"
     epochs = f"{run.epochs} epoch{'s' if run.epochs > 1 else ''}" if run.epochs else "epochs planned by the time budget"
     replicas = run.strategy.num_replicas_in_sync
     strategy = type(run.strategy).__name__.lstrip("_").replace("DefaultDistributionStrategy", "the default strategy")
