@@ -26,6 +26,7 @@ import keras_vit  # noqa: E402
 from keras_vit.data import make_augmentation, make_batches  # noqa: E402
 from keras_vit.data.splits import joined  # noqa: E402
 from keras_vit.inference.evaluate import logits_with_tta  # noqa: E402
+from keras_vit.inference.metrics import classification_metrics  # noqa: E402
 from keras_vit.models.vit import image_size_pair  # noqa: E402
 from keras_vit.training import build_optimizer, recommended_recipe  # noqa: E402
 from keras_vit.training.epochs import epoch_steps  # noqa: E402
@@ -51,14 +52,11 @@ class TestAccuracyOverTime(keras.callbacks.Callback):
         self.started += time.perf_counter() - evaluation_started
 
 
-def _accuracy_with_tta(model, test_batches, tta):
+def _accuracy_with_tta(model, test_batches, class_names, tta):
     """Test accuracy of `model` with each batch scored by `logits_with_tta` (as `keras-vit evaluate --tta`)."""
-    correct = total = 0
-    for images, labels in test_batches:
-        predicted = np.argmax(logits_with_tta(model, images, tta), axis=-1)
-        correct += int(np.sum(predicted == np.argmax(labels, axis=-1)))
-        total += len(predicted)
-    return correct / total
+    logits, labels = zip(*((logits_with_tta(model, images, tta), np.argmax(one_hot, axis=-1))
+                           for images, one_hot in test_batches))
+    return classification_metrics(np.concatenate(labels), np.concatenate(logits), class_names).accuracy
 
 
 def _parse_override(text):
@@ -147,7 +145,7 @@ def main():
               f"weights: {100 * recorder.rows[-1]['test_accuracy']:.2f}%)")
         recorder.rows[-1]["test_accuracy"] = round(float(accuracy), 4)
     if arguments.tta:
-        accuracy = _accuracy_with_tta(model, test, arguments.tta)
+        accuracy = _accuracy_with_tta(model, test, data.class_names, arguments.tta)
         print(f"with test-time augmentation '{arguments.tta}': test accuracy {100 * accuracy:.2f}% (without: "
               f"{100 * recorder.rows[-1]['test_accuracy']:.2f}%)")
     output = pathlib.Path(arguments.output)

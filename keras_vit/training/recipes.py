@@ -185,12 +185,12 @@ def recommended_recipe(model, dataset=None, data_dir=None):
         >>> recommended_recipe("vitc_nano_patch4_28", dataset="fashion_mnist").name
         'small_conv_centred'
     """
-    if (dataset, data_dir) == (None, None):
-        variants = {}
-    elif _photographs(dataset, data_dir):
+    if data_dir is None and dataset in CENTRED_OBJECT_DATASETS:
+        variants = _CENTRED
+    elif (dataset, data_dir) != (None, None) and _photographs(dataset, data_dir):
         variants = _PHOTOS
     else:
-        variants = _CENTRED if dataset in CENTRED_OBJECT_DATASETS else {}
+        variants = {}
     for pattern, recipe in _RECIPES:
         if re.match(pattern, model):
             return variants.get(recipe.name, recipe)
