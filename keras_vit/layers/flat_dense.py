@@ -1,7 +1,6 @@
-"""Dense layers applied to token tensors as matrices, and the exact GELU: the forms TensorFlow's CPU kernels run
-fastest, without XLA, in float32 and in mixed bfloat16."""
+"""Dense layers applied to token tensors as matrices: the form TensorFlow's CPU kernels run fastest, without XLA,
+in float32 and in mixed bfloat16."""
 
-import keras
 from keras import ops
 
 
@@ -19,16 +18,3 @@ def flat_dense(dense, inputs):
     outputs = dense(ops.reshape(inputs, (-1, inputs.shape[-1])))
     return ops.reshape(outputs, (*ops.shape(inputs)[:-1], outputs.shape[-1]))
 
-
-def exact_gelu(inputs):
-    """The exact (erf) GELU of `inputs`, computed in float32 and returned in their dtype.
-
-    TensorFlow's CPU kernels evaluate erf in bfloat16 several times slower than in float32 (benchmarks/README.md);
-    the two casts cost less, and XLA fuses them away.
-
-    Example:
-        >>> ops.convert_to_numpy(exact_gelu(np.array([-1.0, 0.0, 1.0], "float32"))).round(4)
-        array([-0.1587,  0.    ,  0.8413], dtype=float32)
-    """
-    gelu = keras.activations.gelu(ops.cast(inputs, "float32"), approximate=False)
-    return ops.cast(gelu, inputs.dtype)

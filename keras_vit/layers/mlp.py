@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers.flat_dense import exact_gelu
+from keras_vit.layers.gelu import exact_gelu
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")

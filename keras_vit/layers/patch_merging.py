@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.errors import KerasViTError
+from keras_vit.layers.layer_norm import LayerNorm
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -31,7 +32,7 @@ class PatchMerging(keras.layers.Layer):
         self.output_dim = None if output_dim is None else int(output_dim)
         self.version = int(version)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
+        self.norm = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
                                                     name="norm")
 
     def build(self, input_shape):

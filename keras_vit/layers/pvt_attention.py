@@ -6,7 +6,9 @@ from keras import ops
 
 from keras_vit.errors import KerasViTError
 from keras_vit.layers.attention import attend_and_project, fused_attend_and_project, split_heads, takes_fused_path
-from keras_vit.layers.flat_dense import exact_gelu, flat_dense
+from keras_vit.layers.flat_dense import flat_dense
+from keras_vit.layers.gelu import exact_gelu
+from keras_vit.layers.layer_norm import LayerNorm
 
 # PVT v2's linear SRA pools keys and values to a fixed 7x7 grid, whatever the image size.
 LINEAR_POOL_SIZE = 7
@@ -118,7 +120,7 @@ class SpatialReductionAttention(keras.layers.Layer):
             kernel = 1 if self.linear else self.sr_ratio
             self.reduction = keras.layers.Conv2D(dim, kernel, strides=kernel, dtype=policy, name="reduction")
             self.reduction.build((None, *(self.key_grid if self.linear else self.grid_size), dim))
-            self.norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm")
+            self.norm = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm")
             self.norm.build((None, None, dim))
         if self.linear:
             self._pool_rows = adaptive_pool_matrix(rows, LINEAR_POOL_SIZE)

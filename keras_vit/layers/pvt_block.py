@@ -5,6 +5,7 @@ import keras
 from keras_vit.errors import KerasViTError
 from keras_vit.layers.attention import attention_with_scores
 from keras_vit.layers.drop_path import DropPath
+from keras_vit.layers.layer_norm import LayerNorm
 from keras_vit.layers.mlp import MLP
 from keras_vit.layers.pvt_attention import SpatialReductionAttention, as_grid
 from keras_vit.layers.pvt_mlp import DepthwiseConvMLP
@@ -57,12 +58,12 @@ class PVTBlock(keras.layers.Layer):
         self.drop_path_rate = float(drop_path_rate)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         policy = self.dtype_policy
-        self.norm1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1")
+        self.norm1 = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1")
         self.attention = SpatialReductionAttention(
             self.num_heads, self.grid_size, sr_ratio=self.sr_ratio, linear=self.linear, qkv_bias=self.qkv_bias,
             attention_dropout_rate=self.attention_dropout_rate, projection_dropout_rate=self.dropout_rate,
             dtype=policy, name="attention")
-        self.norm2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm2")
+        self.norm2 = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm2")
         self.drop_path = DropPath(self.drop_path_rate, dtype=policy, name="drop_path")
 
     def build(self, input_shape):

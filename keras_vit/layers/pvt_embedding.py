@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.errors import KerasViTError
+from keras_vit.layers.layer_norm import LayerNorm
 
 
 def embedded_size(size, patch_size, stride):
@@ -48,7 +49,7 @@ class PyramidPatchEmbedding(keras.layers.Layer):
         self.padding = self.patch_size // 2 if self.stride < self.patch_size else 0
         self.projection = keras.layers.Conv2D(self.embed_dim, self.patch_size, strides=self.stride,
                                               dtype=self.dtype_policy, name="projection")
-        self.norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
+        self.norm = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
                                                     name="norm")
 
     def build(self, input_shape):

@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from keras_vit.errors import KerasViTError
-from keras_vit.layers.flat_dense import exact_gelu, flat_dense
+from keras_vit.layers.flat_dense import flat_dense
+from keras_vit.layers.gelu import exact_gelu
 from keras_vit.layers.mlp import MLP
 from keras_vit.layers.pvt_attention import as_grid
 

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_vit.errors import KerasViTError
 from keras_vit.layers.drop_path import DropPath
+from keras_vit.layers.layer_norm import LayerNorm
 from keras_vit.layers.mlp import MLP
 from keras_vit.layers.swin_attention import WindowAttention
 from keras_vit.layers.swin_windows import (as_pair, effective_window, pad_to_windows, shifted_window_mask,
@@ -64,8 +65,8 @@ class SwinTransformerBlock(keras.layers.Layer):
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.pretrained_window_size = pretrained_window_pair(pretrained_window_size, self.version)
         policy = self.dtype_policy
-        self.norm1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1")
-        self.norm2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm2")
+        self.norm1 = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1")
+        self.norm2 = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm2")
         self.drop_path = DropPath(self.drop_path_rate, dtype=policy, name="drop_path")
 
     def build(self, input_shape):

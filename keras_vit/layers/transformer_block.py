@@ -4,6 +4,7 @@ import keras
 
 from keras_vit.layers.attention import MultiHeadSelfAttention, attention_with_scores
 from keras_vit.layers.drop_path import DropPath
+from keras_vit.layers.layer_norm import LayerNorm
 from keras_vit.layers.layer_scale import LayerScale
 from keras_vit.layers.mlp import MLP
 
@@ -41,12 +42,12 @@ class TransformerBlock(keras.layers.Layer):
         self.qkv_bias = bool(qkv_bias)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         policy = self.dtype_policy
-        self.norm1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1")
+        self.norm1 = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1")
         self.attention = MultiHeadSelfAttention(self.num_heads, qkv_bias=self.qkv_bias,
                                                 attention_dropout_rate=self.attention_dropout_rate,
                                                 projection_dropout_rate=self.dropout_rate, dtype=policy,
                                                 name="attention")
-        self.norm2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm2")
+        self.norm2 = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm2")
         self.mlp = MLP(self.mlp_dim, dropout_rate=self.dropout_rate, dtype=policy, name="mlp")
         self.drop_path = DropPath(self.drop_path_rate, dtype=policy, name="drop_path")
         if self.layer_scale_init is None:

@@ -4,6 +4,7 @@ import keras
 
 from keras_vit.errors import KerasViTError
 from keras_vit.layers import ImageNormalization, TokenPooling
+from keras_vit.layers.layer_norm import LayerNorm
 from keras_vit.layers.pvt_block import PVTBlock
 from keras_vit.layers.pvt_embedding import PyramidPatchEmbedding, embedded_size
 from keras_vit.layers.pvt_position import StagePositionEmbedding
@@ -102,7 +103,7 @@ def build_pvt(image_size=224, version=2, patch_size=4, channels=3, num_classes=1
                          layer_norm_epsilon=layer_norm_epsilon, name=f"stage_{index}_block_{block}")(x)
         if version == 2 or index == last:
             norm_name = f"stage_{index}_norm" if version == 2 else "norm"
-            x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name=norm_name)(x)
+            x = LayerNorm(epsilon=layer_norm_epsilon, name=norm_name)(x)
         if index < last or pooling is None:
             x = keras.layers.Reshape((*grid, dim), name=f"stage_{index}_grid")(x)
     if pooling is not None:

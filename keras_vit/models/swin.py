@@ -4,6 +4,7 @@ import keras
 
 from keras_vit.errors import KerasViTError
 from keras_vit.layers import ImageNormalization, PatchEncoder, Patches, TokenPooling
+from keras_vit.layers.layer_norm import LayerNorm
 from keras_vit.layers.patch_merging import PatchMerging
 from keras_vit.layers.patches import check_patch_grid
 from keras_vit.layers.swin_attention import CPB_HIDDEN_DIM
@@ -88,7 +89,7 @@ def build_swin(image_size=224, patch_size=4, channels=3, num_classes=1000, embed
     x = Patches(patch_size, name="patches")(x)
     x = PatchEncoder(embed_dim, grids[0], use_class_token=False, use_position_embedding=False,
                      name="patch_encoder")(x)
-    x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="patch_norm")(x)
+    x = LayerNorm(epsilon=layer_norm_epsilon, name="patch_norm")(x)
     x = keras.layers.Reshape((*grids[0], embed_dim), name="patch_grid")(x)
     rates = iter(drop_path_rates(drop_path_rate, sum(depths)))
     for stage, (depth, heads) in enumerate(zip(depths, num_heads)):
@@ -102,7 +103,7 @@ def build_swin(image_size=224, patch_size=4, channels=3, num_classes=1000, embed
                                      layer_norm_epsilon=layer_norm_epsilon,
                                      pretrained_window_size=pretrained_windows[stage],
                                      name=f"stage_{stage}_block_{index}")(x)
-    x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm")(x)
+    x = LayerNorm(epsilon=layer_norm_epsilon, name="norm")(x)
     if pooling is not None:
         x = keras.layers.Reshape((-1, x.shape[-1]), name="flatten_tokens")(x)
         x = TokenPooling(pooling, name="pool")(x)

@@ -5,6 +5,7 @@ import keras
 from keras_vit.errors import KerasViTError
 from keras_vit.layers import ConvStem, ImageNormalization, PatchEncoder, Patches, TokenPooling, TransformerBlock
 from keras_vit.layers.conv_stem import conv_stem_strides
+from keras_vit.layers.layer_norm import LayerNorm
 from keras_vit.layers.patches import check_patch_grid
 from keras_vit.layers.token_pooling import POOLINGS
 from keras_vit.models.image_model import ImageModel
@@ -69,7 +70,7 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
         x = TransformerBlock(num_heads, mlp_dim, dropout_rate=dropout_rate,
                              attention_dropout_rate=attention_dropout_rate, drop_path_rate=rate,
                              layer_scale_init=layer_scale_init, qkv_bias=qkv_bias, name=f"block_{index}")(x)
-    norm = keras.layers.LayerNormalization(epsilon=1e-6, name="norm")
+    norm = LayerNorm(epsilon=1e-6, name="norm")
     pool = TokenPooling(pooling, name="pool")
     x = norm(pool(x)) if pooling == "gap" else pool(norm(x))
     if include_top:

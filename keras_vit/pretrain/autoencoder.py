@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_vit.distribute import MultiWorkerModel
 from keras_vit.errors import KerasViTError
 from keras_vit.layers import TransformerBlock
+from keras_vit.layers.layer_norm import LayerNorm
 from keras_vit.models import create_model, preset_config
 from keras_vit.pretrain.loss import masked_reconstruction_loss
 from keras_vit.pretrain.mask_tokens import MaskTokens
@@ -111,7 +112,7 @@ def build_mae(model, mask_ratio=0.75, decoder_dim=None, decoder_depth=None, deco
     for index in range(decoder_depth):
         tokens = TransformerBlock(decoder_num_heads or max(1, decoder_dim // 32), 4 * decoder_dim,
                                   name=f"decoder_block_{index}")(tokens)
-    tokens = keras.layers.LayerNormalization(epsilon=1e-6, name="decoder_norm")(tokens)
+    tokens = LayerNorm(epsilon=1e-6, name="decoder_norm")(tokens)
     predictions = keras.layers.Dense(patches.shape[-1], dtype="float32", name="decoder_prediction")(
         tokens[:, prefix:])
     autoencoder = MaskedAutoencoder(images, {"predictions": predictions, "target": patches, "mask": mask},

@@ -1,0 +1,89 @@
+"""exact_gelu: the erf GELU computed in float32, and its written-out gradient."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from keras_vit.layers.gelu import exact_gelu
+
+
+def reference_gelu(x):
+    """0.5 x (1 + erf(x / sqrt 2)) in float64."""
+    return np.array([0.5 * value * (1 + math.erf(value / math.sqrt(2))) for value in np.asarray(x, "float64")])
+
+
+def gradient_of(function, values, upstream):
+    """d sum(upstream * function(values)) / d values, through TensorFlow's tape."""
+    values = tf.constant(values)
+    with tf.GradientTape() as tape:
+        tape.watch(values)
+        outputs = tf.cast(function(values), tf.float32)
+    return tape.gradient(outputs, values, output_gradients=tf.constant(upstream, tf.float32)).numpy()
+
+
+def test_exact_gelu_is_the_erf_form():
+    values = np.linspace(-6, 6, 101).astype("float32")
+    reference = np.array([0.5 * x * (1 + math.erf(x / math.sqrt(2))) for x in values.astype("float64")])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(exact_gelu(values)), reference, rtol=1e-6, atol=1e-7)
+
+
+def test_exact_gelu_keeps_a_bfloat16_input_s_dtype_and_rounds_the_float32_result():
+    values = ops.convert_to_tensor(np.linspace(-4, 4, 33), "bfloat16")
+    outputs = exact_gelu(values)
+    assert keras.backend.standardize_dtype(outputs.dtype) == "bfloat16"
+    expected = ops.cast(keras.activations.gelu(ops.cast(values, "float32"), approximate=False), "bfloat16")
+    np.testing.assert_array_equal(ops.convert_to_numpy(ops.cast(outputs, "float32")),
+                                  ops.convert_to_numpy(ops.cast(expected, "float32")))
+
+
+def test_exact_gelu_gradient_is_the_derivative_of_the_erf_form():
+    values = np.linspace(-6, 6, 97)
+    upstream = np.random.default_rng(0).normal(size=values.shape).astype("float32")
+    step = 1e-4  # central differences of the float64 reference
+    expected = upstream * (reference_gelu(values + step) - reference_gelu(values - step)) / (2 * step)
+    np.testing.assert_allclose(gradient_of(exact_gelu, values.astype("float32"), upstream), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_exact_gelu_gradient_equals_autodiff_of_the_keras_gelu():
+    values = np.random.default_rng(1).normal(scale=3, size=(4, 7, 16)).astype("float32")
+    upstream = np.random.default_rng(2).normal(size=values.shape).astype("float32")
+    keras_gelu = lambda x: keras.activations.gelu(x, approximate=False)  # noqa: E731
+    np.testing.assert_allclose(gradient_of(exact_gelu, values, upstream), gradient_of(keras_gelu, values, upstream),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_exact_gelu_gradient_of_a_bfloat16_input_is_bfloat16_and_close_to_float32():
+    values = np.linspace(-4, 4, 33).astype("float32")
+    upstream = np.ones_like(values)
+    half = tf.constant(values, tf.bfloat16)
+    with tf.GradientTape() as tape:
+        tape.watch(half)
+        outputs = exact_gelu(half)
+    gradient = tape.gradient(outputs, half, output_gradients=tf.constant(upstream, tf.bfloat16))
+    assert gradient.dtype == tf.bfloat16
+    expected = gradient_of(exact_gelu, tf.cast(half, tf.float32).numpy(), upstream)
+    np.testing.assert_allclose(tf.cast(gradient, tf.float32).numpy(), expected, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_exact_gelu_trains_in_a_compiled_model(jit_compile):
+    # The custom gradient inside Keras's train step, with and without XLA: same loss as the Keras GELU's.
+    def model_with(gelu):
+        inputs = keras.Input((6,))
+        return keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Lambda(gelu)(keras.layers.Dense(5)(inputs))))
+
+    ours = model_with(exact_gelu)
+    theirs = model_with(lambda x: keras.activations.gelu(x, approximate=False))
+    theirs.set_weights(ours.get_weights())
+    data = np.random.default_rng(3).normal(size=(16, 6)).astype("float32"), np.zeros((16, 1), "float32")
+    losses = []
+    for model in (ours, theirs):
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=jit_compile)
+        losses.append([model.train_on_batch(*data) for _ in range(3)])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    assert losses[0][2] < losses[0][0]
