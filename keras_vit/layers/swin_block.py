@@ -109,7 +109,8 @@ class SwinTransformerBlock(keras.layers.Layer):
         windows = window_partition(padded, self.effective_window_size)
         attended = self.attention(windows, attention_mask=self._attention_mask, training=training)
         x = window_reverse(attended, self.effective_window_size, padded.shape[1], padded.shape[2])
-        x = x[:, :height, :width, :]
+        if tuple(padded.shape[1:3]) != (height, width):  # a slice's gradient is a full-size scatter: only if padded
+            x = x[:, :height, :width, :]
         if any(shift):
             x = roll_2d(x, shift)
         return x
@@ -164,10 +165,11 @@ def pretrained_window_pair(pretrained_window_size, version):
 
 
 def roll_2d(x, shift):
-    """`ops.roll(x, shift, axis=(1, 2))` as slices and a concatenation per axis.
+    """`ops.roll(x, shift, axis=(1, 2))` as a split and a concatenation per axis.
 
     The same values, but it lowers to ops every runtime has: TFLite has no builtin Roll (a Flex op that its
-    interpreter cannot run without the Select TF ops library), whereas slices and concatenations are builtins.
+    interpreter cannot run without the Select TF ops library), whereas splits and concatenations are builtins. A
+    split's gradient is a concatenation; two slices' would be two zero-filled full-size tensors added together.
 
     Example:
         >>> feature_map = np.arange(2 * 7 * 5 * 3, dtype="float32").reshape(2, 7, 5, 3)
@@ -179,7 +181,6 @@ def roll_2d(x, shift):
         size = x.shape[axis]
         amount %= size
         if amount:
-            lead = (slice(None),) * axis
-            x = ops.concatenate([x[lead + (slice(size - amount, None),)], x[lead + (slice(0, size - amount),)]],
-                                axis=axis)
+            head, tail = ops.split(x, [size - amount], axis=axis)
+            x = ops.concatenate([tail, head], axis=axis)
     return x
