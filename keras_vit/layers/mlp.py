@@ -37,7 +37,7 @@ class MLP(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         rows = ops.reshape(inputs, (-1, inputs.shape[-1]))
-        hidden = self.dropout(exact_gelu(self.fc1(rows)), training=training)
+        hidden = self.dropout(exact_gelu(self.fc1(rows), training), training=training)
         outputs = self.dropout(self.fc2(hidden), training=training)
         return ops.reshape(outputs, ops.shape(inputs))
 

@@ -127,7 +127,7 @@ class SpatialReductionAttention(keras.layers.Layer):
             self._pool_cols = adaptive_pool_matrix(cols, LINEAR_POOL_SIZE)
         self.built = True
 
-    def reduced_tokens(self, inputs):
+    def reduced_tokens(self, inputs, training=None):
         """The (batch, key tokens, dim) tokens the keys and values are projected from."""
         if not self.reduces:
             return inputs
@@ -139,19 +139,20 @@ class SpatialReductionAttention(keras.layers.Layer):
             pool_cols = ops.convert_to_tensor(self._pool_cols, dtype=grid.dtype)
             grid = ops.einsum("ih,bhwc,jw->bijc", pool_rows, grid, pool_cols)
         else:  # the convolution of stride sr_ratio would skip them anyway: drop the rows and columns left over
-            key_rows, key_cols = self.key_grid
-            grid = grid[:, :key_rows * self.sr_ratio, :key_cols * self.sr_ratio]
+            kept = (self.key_grid[0] * self.sr_ratio, self.key_grid[1] * self.sr_ratio)
+            if kept != (rows, cols):  # a slice's gradient is a full-size scatter: only where something is left over
+                grid = grid[:, :kept[0], :kept[1]]
         reduced = self.reduction(grid)
         reduced = self.norm(ops.reshape(reduced, (-1, self.key_grid[0] * self.key_grid[1], dim)))
         if self.linear:
-            reduced = exact_gelu(reduced)
+            reduced = exact_gelu(reduced, training)
         return reduced
 
     def call(self, inputs, training=None, return_attention_scores=False):
         fused = takes_fused_path(self, training, return_attention_scores)
         query = split_heads(flat_dense(self.query, inputs), self.num_heads, parts=1, heads_first=not fused)[0]
-        key, value = split_heads(flat_dense(self.key_value, self.reduced_tokens(inputs)), self.num_heads, parts=2,
-                                 heads_first=not fused)
+        key, value = split_heads(flat_dense(self.key_value, self.reduced_tokens(inputs, training)), self.num_heads,
+                                 parts=2, heads_first=not fused)
         if fused:
             return fused_attend_and_project(self, query, key, value, training, scale=self.head_dim ** -0.5)
         logits = ops.matmul(query * (self.head_dim ** -0.5), ops.transpose(key, (0, 1, 3, 2)))

@@ -49,7 +49,7 @@ class DepthwiseConvMLP(MLP):
             hidden = ops.relu(hidden)
         hidden = self.depthwise(ops.reshape(hidden, (-1, *self.grid_size, self.hidden_dim)))
         hidden = ops.reshape(hidden, (-1, self.grid_size[0] * self.grid_size[1], self.hidden_dim))
-        hidden = self.dropout(exact_gelu(hidden), training=training)
+        hidden = self.dropout(exact_gelu(hidden, training), training=training)
         return self.dropout(flat_dense(self.fc2, hidden), training=training)
 
     def get_config(self):
