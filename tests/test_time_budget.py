@@ -39,33 +39,63 @@ class _Clock:
         return self.now
 
 
-def test_the_callback_plans_after_two_epochs_recompiles_the_schedule_and_stops_at_the_plan(monkeypatch):
-    monkeypatch.setattr(time_budget, "time", _Clock())
-    # Loss = the kernel's sum over ones: every step's gradient is 1, so the kernel ends at -(sum of the rates).
+def fit_with_budget(callbacks_after=(), deadline=30.0, verbose=0):
+    """A one-weight model fitted under a `TimeBudget` on the moving `_Clock`; (history, budget, progbar, plans,
+    model). Loss = the kernel's sum over ones: every step's gradient is 1, so the kernel ends at -(sum of the rates).
+    """
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
-    steps = 4
-    schedule = WarmupCosineDecay(1.0, total_steps=100 * steps, warmup_steps=steps)
+    schedule = WarmupCosineDecay(1.0, total_steps=100 * STEPS, warmup_steps=STEPS)
     model.compile(optimizer=keras.optimizers.SGD(schedule), loss=lambda y, prediction: prediction,
                   jit_compile=False)
     plans = []
 
     def on_plan(epochs):
         plans.append(epochs)
-        schedule.total_steps = epochs * steps
+        schedule.total_steps = epochs * STEPS
 
     progbar = keras.callbacks.ProgbarLogger()
-    # Each epoch reads the clock 4 times, 1 s apart: EpochSeconds(1, 1, 1). After epoch 2 (t = 8): 30 - 8 - 1.5
-    # margin - 1 s of test evaluation (2 steps at 0.5 s) - 1 s of final files = 18.5 s = 6 further epochs.
-    budget = TimeBudget(deadline=30.0, budget=30.0, evaluation_steps=2, on_plan=on_plan, progbar=progbar, verbose=0)
+    budget = TimeBudget(deadline=deadline, budget=deadline, evaluation_steps=2, on_plan=on_plan, progbar=progbar,
+                        verbose=verbose)
     ones = np.ones((8, 1), "float32")
     history = model.fit(ones, ones, batch_size=2, epochs=time_budget.MAX_PLANNED_EPOCHS, validation_data=(ones[:4],
-                        ones[:4]), shuffle=False, verbose=0, callbacks=[budget, progbar])
-    assert plans == [8] and len(history.history["loss"]) == 8, "planned once, stopped at the plan"
+                        ones[:4]), shuffle=False, verbose=0, callbacks=[budget, *callbacks_after, progbar])
+    return history, budget, progbar, plans, model
+
+
+STEPS = 4  # steps an epoch of `fit_with_budget`
+
+
+def test_the_callback_plans_after_two_epochs_recompiles_the_schedule_and_stops_at_the_plan(monkeypatch):
+    monkeypatch.setattr(time_budget, "time", _Clock())
+    # Each epoch reads the clock 4 times, 1 s apart: EpochSeconds(1, 1, 1). After epoch 2 (t = 8): 30 - 8 - 1.5
+    # margin - 1 s of test evaluation (2 steps at 0.5 s) - 1 s of final files = 18.5 s = 6 further epochs. The
+    # clock's epochs take 4 s, its reads, where the plan counts the 3 s between its marks: after epoch 7 (t = 28)
+    # an eighth would end at 32, after the deadline, so the run stops one epoch short of the plan.
+    history, budget, progbar, plans, model = fit_with_budget()
+    assert plans == [8] and len(history.history["loss"]) == 7, "planned once, stopped where the next ends late"
     assert progbar.epochs == 8 and budget.params["epochs"] == 8
-    rates = [float(WarmupCosineDecay(1.0, 100 * steps, steps)(step)) for step in range(2 * steps)]
-    rates += [float(WarmupCosineDecay(1.0, 8 * steps, steps)(step)) for step in range(2 * steps, 8 * steps)]
+    rates = [float(WarmupCosineDecay(1.0, 100 * STEPS, STEPS)(step)) for step in range(2 * STEPS)]
+    rates += [float(WarmupCosineDecay(1.0, 8 * STEPS, STEPS)(step)) for step in range(2 * STEPS, 7 * STEPS)]
     np.testing.assert_allclose(model.layers[0].kernel.numpy().ravel(), [-sum(rates)], rtol=1e-5,
                                err_msg="the steps after the plan follow the replanned schedule (step recompiled)")
+
+
+def test_epochs_slower_than_planned_stop_the_run_before_the_one_that_would_end_late(monkeypatch, capsys):
+    clock = _Clock()
+    monkeypatch.setattr(time_budget, "time", clock)
+
+    class SlowFromTheFourthEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch >= 3:
+                clock.now += 5.0  # the machine slows down: epochs of 9 s instead of 4
+
+    # Planned 8 as above. Epoch 3 (t = 9-11) recompiled and is not judged. Epoch 4 ends at t = 20 after 8 s: a
+    # fifth would end at 28, + 1 s of test evaluation + 1 s of files = 30, in time. Epoch 5 ends at 29: a sixth
+    # would not.
+    history, _, _, plans, _ = fit_with_budget([SlowFromTheFourthEpoch()], verbose=1)
+    assert plans == [8] and len(history.history["loss"]) == 5
+    assert "epoch 5 took 8.0 s, and another would end after the budget: stopping after 5 of the 8 planned " \
+           "epochs" in capsys.readouterr().out
 
 
 def test_train_plans_its_epochs_records_them_and_given_epochs_win(tmp_path, capsys, monkeypatch):

@@ -12,6 +12,10 @@ from the budget left after the second epoch:
   callbacks;
 - a margin of `MARGIN` of the budget for epochs slower than the second.
 
+Where epochs run slower than that still (a shared machine), the run stops before an epoch that would not end in
+time with the evaluation and files after it: from the second epoch after the plan (the first recompiles), each
+epoch's time is taken as the next one's.
+
 Example:
     >>> keras_vit.train("vitc_nano_patch4_28", dataset="fashion_mnist", time_budget=30 * 60)
 """
@@ -67,16 +71,30 @@ def plan_epochs(seconds_left, first, second, steps, validation_steps, evaluation
         34
     """
     recompilation = max(0.0, first.training - second.training)
-    if validation_steps:
-        evaluation = second.validation / validation_steps * evaluation_steps + first.validation - second.validation
-    else:  # a forward pass costs less than a training step, and compiles in less time
-        evaluation = second.training / steps * evaluation_steps + recompilation
-    further = (seconds_left - recompilation - evaluation - second.callbacks) / second.total
+    further = (seconds_left - recompilation - finishing_seconds(first, second, steps, validation_steps,
+                                                                evaluation_steps)) / second.total
     return TIMED_EPOCHS + max(0, math.floor(further))
 
 
+def finishing_seconds(first, second, steps, validation_steps, evaluation_steps):
+    """The seconds a run takes after its last epoch: the test evaluation, its compilation and the final files.
+
+    Args: those of `plan_epochs`.
+
+    Example:
+        >>> finishing_seconds(EpochSeconds(30.0, 5.0, 2.0), EpochSeconds(10.0, 1.0, 1.0), 100, 10, 10)
+        6.0
+    """
+    if validation_steps:
+        evaluation = second.validation / validation_steps * evaluation_steps + first.validation - second.validation
+    else:  # a forward pass costs less than a training step, and compiles in less time
+        evaluation = second.training / steps * evaluation_steps + max(0.0, first.training - second.training)
+    return evaluation + second.callbacks
+
+
 class TimeBudget(keras.callbacks.Callback):
-    """Times the first two epochs of `fit`, plans the epochs that fit in the budget and stops `fit` after the last.
+    """Times the first two epochs of `fit`, plans the epochs that fit in the budget and stops `fit` after the last,
+    or earlier where later epochs run so slowly that the next would end after the deadline.
 
     `fit` is started with `MAX_PLANNED_EPOCHS`; after the timed epochs, `on_plan(epochs)` is called (to rebuild
     the learning-rate schedule for them and record the plan), the training step is compiled again (the schedule's
@@ -107,6 +125,8 @@ class TimeBudget(keras.callbacks.Callback):
         self.progbar = progbar
         self.verbose = verbose
         self.planned = None
+        self._planned_after = None  # the epochs completed when the plan was made
+        self._finishing = 0.0  # seconds of the test evaluation and the final files, estimated at the plan
         self._timed = []  # EpochSeconds of the timed epochs
         self._marks = {}
         self._validation_steps = 0
@@ -134,13 +154,27 @@ class TimeBudget(keras.callbacks.Callback):
             self._timed.append(EpochSeconds(trained - self._marks["start"], validated - trained, now - validated))
             if len(self._timed) == TIMED_EPOCHS:
                 self._plan(epoch + 1, now)
+        elif epoch + 1 < self.planned and epoch > self._planned_after:  # not the epoch that recompiled
+            self._stop_if_the_next_epoch_ends_late(epoch + 1)
         if self.planned is not None and epoch + 1 >= self.planned:
             self.model.stop_training = True
 
+    def _stop_if_the_next_epoch_ends_late(self, completed):
+        now = time.monotonic()
+        last_epoch = now - self._marks["start"]
+        if now + last_epoch + self._finishing > self.deadline:
+            self.model.stop_training = True
+            if self.verbose:
+                print(f"time budget {_minutes(self.budget)}: epoch {completed} took {last_epoch:.1f} s, and another "
+                      f"would end after the budget: stopping after {completed} of the {self.planned} planned epochs")
+
     def _plan(self, completed, now):
         first, second = self._timed
-        self.planned = plan_epochs(self.deadline - now - MARGIN * self.budget, first, second, self.params["steps"],
+        steps = self.params["steps"]
+        self.planned = plan_epochs(self.deadline - now - MARGIN * self.budget, first, second, steps,
                                    self._validation_steps, self.evaluation_steps) + completed - TIMED_EPOCHS
+        self._planned_after = completed
+        self._finishing = finishing_seconds(first, second, steps, self._validation_steps, self.evaluation_steps)
         if self.verbose:
             print(f"time budget {_minutes(self.budget)}: the first epoch took {first.total:.1f} s (compiling), the "
                   f"second {second.total:.1f} s ({second.training:.1f} s training, {second.validation:.1f} s "
