@@ -32,8 +32,7 @@ class PatchMerging(keras.layers.Layer):
         self.output_dim = None if output_dim is None else int(output_dim)
         self.version = int(version)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.norm = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
-                                                    name="norm")
+        self.norm = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="norm")
 
     def build(self, input_shape):
         if len(input_shape) != 4 or None in input_shape[1:]:

@@ -49,8 +49,7 @@ class PyramidPatchEmbedding(keras.layers.Layer):
         self.padding = self.patch_size // 2 if self.stride < self.patch_size else 0
         self.projection = keras.layers.Conv2D(self.embed_dim, self.patch_size, strides=self.stride,
                                               dtype=self.dtype_policy, name="projection")
-        self.norm = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
-                                                    name="norm")
+        self.norm = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="norm")
 
     def build(self, input_shape):
         if len(input_shape) != 4 or None in input_shape[1:]:

@@ -70,9 +70,8 @@ def plan_epochs(seconds_left, first, second, steps, validation_steps, evaluation
         >>> plan_epochs(1680.0, first, second, steps=472, validation_steps=47, evaluation_steps=79)
         34
     """
-    recompilation = max(0.0, first.training - second.training)
-    further = (seconds_left - recompilation - finishing_seconds(first, second, steps, validation_steps,
-                                                                evaluation_steps)) / second.total
+    further = (seconds_left - _recompilation(first, second)
+               - finishing_seconds(first, second, steps, validation_steps, evaluation_steps)) / second.total
     return TIMED_EPOCHS + max(0, math.floor(further))
 
 
@@ -88,8 +87,13 @@ def finishing_seconds(first, second, steps, validation_steps, evaluation_steps):
     if validation_steps:
         evaluation = second.validation / validation_steps * evaluation_steps + first.validation - second.validation
     else:  # a forward pass costs less than a training step, and compiles in less time
-        evaluation = second.training / steps * evaluation_steps + max(0.0, first.training - second.training)
+        evaluation = second.training / steps * evaluation_steps + _recompilation(first, second)
     return evaluation + second.callbacks
+
+
+def _recompilation(first, second):
+    """Seconds of a compilation of the training step: what the first epoch's training took beyond the second's."""
+    return max(0.0, first.training - second.training)
 
 
 class TimeBudget(keras.callbacks.Callback):
