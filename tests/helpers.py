@@ -201,7 +201,10 @@ def check_model_config_round_trip(model, inputs, atol=1e-6):
 def check_mixed_precision_close(build, inputs, policy, tolerance, seed=6):
     """`build()` under the mixed `policy` (the global one, set by the dtype_policy fixture) and under float32, with
     the same perturbed weights: float32, finite outputs within `tolerance` of the float32 model's (relative to their
-    largest magnitude, at least 1). Returns the mixed model."""
+    largest magnitude, at least 1). Returns the mixed model. The initial weights are drawn from `seed` too: about
+    one random initialisation in 150 puts the float16 Swin V2 beyond 0.03, so unseeded, the outcome depended on
+    which tests had drawn random numbers before."""
+    keras.utils.set_random_seed(seed)
     mixed = build()
     keras.config.set_dtype_policy("float32")
     reference = build()
