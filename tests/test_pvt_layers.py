@@ -77,6 +77,17 @@ def test_depthwise_conv_mlp_equals_reference(extra_relu):
     np.testing.assert_allclose(to_numpy(mlp(x)), expected, atol=1e-5, rtol=0)
 
 
+def test_depthwise_conv_mlp_convolves_the_grid_alone_after_leading_tokens():
+    mlp = layers.DepthwiseConvMLP(hidden_dim=12, grid_size=(5, 7), leading_tokens=1)
+    x = random_normal((2, 36, 4), seed=7).astype("float64")
+    mlp.build(x.shape)
+    randomize(mlp, seed=8)
+    weights = pvt_numpy.layer_weights(mlp)
+    expected = np.concatenate([pvt_numpy.mlp(x[:, :1], None, weights, depthwise=False),
+                               pvt_numpy.mlp(x[:, 1:], (5, 7), weights)], axis=1)
+    np.testing.assert_allclose(to_numpy(mlp(x.astype("float32"))), expected, atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("patch_size,stride,size", [(7, 4, (30, 26)), (3, 2, (7, 8)), (4, 4, (30, 17)),
                                                     (2, 2, (5, 4))])
 def test_patch_embedding_equals_reference_convolution(patch_size, stride, size):
@@ -168,6 +179,7 @@ LAYERS = [
                                               layer_norm_epsilon=1e-4), (2, 24, 8)),
     (lambda: layers.SpatialReductionAttention(2, 5, linear=True, projection_dropout_rate=0.2), (2, 25, 8)),
     (lambda: layers.DepthwiseConvMLP(16, (6, 4), dropout_rate=0.1, extra_relu=True), (2, 24, 8)),
+    (lambda: layers.DepthwiseConvMLP(16, (3, 2), leading_tokens=1), (2, 7, 8)),
     (lambda: layers.PyramidPatchEmbedding(8, 7, 4, layer_norm_epsilon=1e-6), (2, 17, 13, 3)),
     (lambda: layers.PyramidPatchEmbedding(8, 2), (2, 6, 4, 3)),
     (lambda: layers.StagePositionEmbedding((3, 2), use_class_token=True), (2, 6, 8)),
@@ -190,6 +202,7 @@ def test_layer_contract(make, shape):
     (lambda: layers.PVTBlock(1, 4, version=3), "PVT version must be 1 or 2, got 3"),
     (lambda: layers.PVTBlock(1, 4, version=1, linear=True), "it needs version=2"),
     (lambda: layers.StagePositionEmbedding((0, 3)), "grid_size must be positive"),
+    (lambda: layers.DepthwiseConvMLP(8, 4, leading_tokens=-1), "leading_tokens must be 0 or more, got -1"),
 ])
 def test_bad_constructor_arguments_are_named(make, message):
     with pytest.raises(KerasViTError, match=re.escape(message)):
@@ -201,6 +214,8 @@ def test_bad_constructor_arguments_are_named(make, message):
     (lambda: layers.SpatialReductionAttention(1, (4, 4), sr_ratio=2), (1, 17, 8), "prefix tokens such as a class"),
     (lambda: layers.SpatialReductionAttention(1, (4, 4)), (1, 15, 8), "needs at least 16 tokens, got 15"),
     (lambda: layers.DepthwiseConvMLP(8, (4, 4)), (1, 17, 8), "needs 16 tokens, got 17"),
+    (lambda: layers.DepthwiseConvMLP(8, (4, 4), leading_tokens=1), (1, 16, 8),
+     "on a 4x4 grid after 1 leading needs 17 tokens, got 16"),
     (lambda: layers.PyramidPatchEmbedding(8, 4), (1, 3, 8, 3), "3x8 map is smaller than the 4x4 patches"),
 ])
 def test_shapes_the_layers_cannot_take_are_named(make, shape, message):

@@ -23,9 +23,11 @@ LAYER_CASES = [
     (layers.MLP, {"hidden_dim": 33, "dropout_rate": 0.25}, {"hidden_dim": 33, "dropout_rate": 0.25}),
     (layers.TransformerBlock,
      {"num_heads": 2, "mlp_dim": 20, "dropout_rate": 0.1, "attention_dropout_rate": 0.05, "drop_path_rate": 0.2,
-      "layer_scale_init": 1e-4, "qkv_bias": False, "layer_norm_epsilon": 1e-3},
+      "layer_scale_init": 1e-4, "qkv_bias": False, "layer_norm_epsilon": 1e-3, "local_grid": (2, 2),
+      "leading_tokens": 1},
      {"num_heads": 2, "mlp_dim": 20, "dropout_rate": 0.1, "attention_dropout_rate": 0.05, "drop_path_rate": 0.2,
-      "layer_scale_init": 1e-4, "qkv_bias": False, "layer_norm_epsilon": 1e-3}),
+      "layer_scale_init": 1e-4, "qkv_bias": False, "layer_norm_epsilon": 1e-3, "local_grid": [2, 2],
+      "leading_tokens": 1}),
     (layers.DropPath, {"rate": 0.3, "seed": 42}, {"rate": 0.3, "seed": 42}),
     (layers.LayerScale, {"init_value": 0.02}, {"init_value": 0.02}),
     (layers.LayerNorm, {"epsilon": 1e-3, "center": False}, {"epsilon": 1e-3, "center": False}),
@@ -54,8 +56,9 @@ LAYER_CASES = [
       "attention_dropout_rate": 0.1, "projection_dropout_rate": 0.2, "layer_norm_epsilon": 1e-3}),
     (layers.PyramidPatchEmbedding, {"embed_dim": 12, "patch_size": 7, "stride": 4, "layer_norm_epsilon": 1e-3},
      {"embed_dim": 12, "patch_size": 7, "stride": 4, "layer_norm_epsilon": 1e-3}),
-    (layers.DepthwiseConvMLP, {"hidden_dim": 20, "grid_size": (3, 5), "dropout_rate": 0.1, "extra_relu": True},
-     {"hidden_dim": 20, "grid_size": [3, 5], "dropout_rate": 0.1, "extra_relu": True}),
+    (layers.DepthwiseConvMLP,
+     {"hidden_dim": 20, "grid_size": (3, 5), "dropout_rate": 0.1, "extra_relu": True, "leading_tokens": 1},
+     {"hidden_dim": 20, "grid_size": [3, 5], "dropout_rate": 0.1, "extra_relu": True, "leading_tokens": 1}),
     (layers.StagePositionEmbedding, {"grid_size": (3, 5), "use_class_token": True},
      {"grid_size": [3, 5], "use_class_token": True}),
     (layers.PVTBlock,
@@ -84,7 +87,7 @@ CONTRACT_INPUTS = {
     "ConvStem": (2, 8, 8, 3),
     "SpatialReductionAttention": (2, 24, 8),
     "PyramidPatchEmbedding": (2, 16, 16, 3),
-    "DepthwiseConvMLP": (2, 15, 8),
+    "DepthwiseConvMLP": (2, 16, 8),
     "StagePositionEmbedding": (2, 15, 8),
     "PVTBlock": (2, 16, 8),
 }
@@ -124,10 +127,10 @@ def all_layers(model):
     return list(model._flatten_layers(include_self=False, recursive=True))
 
 
-@pytest.mark.parametrize("pooling", ["token", "gap"])
-def test_vit_keras_file_round_trip(tmp_path, seeded, pooling):
+@pytest.mark.parametrize("pooling,local_mlp", [("token", False), ("gap", False), ("token", True)])
+def test_vit_keras_file_round_trip(tmp_path, seeded, pooling, local_mlp):
     model = tiny_vit(image_size=(8, 12), pooling=pooling, dropout_rate=0.1, drop_path_rate=0.2, layer_scale_init=0.1,
-                     mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3), name="tiny_vit")
+                     mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3), local_mlp=local_mlp, name="tiny_vit")
     images = seeded.uniform(0, 255, size=(3, 8, 12, 3)).astype("float32")
     loaded = check_keras_file_round_trip(model, images, tmp_path / "vit.keras", atol=1e-6, rtol=0,
                                          outputs_of=lambda m: m.predict(images, verbose=0))

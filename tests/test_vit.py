@@ -6,7 +6,7 @@ import pytest
 
 from helpers import TINY_VIT, layer_norm, numbers_in, random_pixels, tiny_vit, to_numpy
 from keras_vit import KerasViTError, build_vit
-from keras_vit.layers import TransformerBlock
+from keras_vit.layers import DepthwiseConvMLP, TransformerBlock
 from keras_vit.models.vit import count_vit_parameters, drop_path_rates
 
 
@@ -128,6 +128,8 @@ PARAMETER_CONFIGS = [
     {"image_size": 16, "include_top": False},
     {"image_size": (16, 24), "pooling": "gap", "layer_scale_init": 0.1, "qkv_bias": False},
     {"image_size": (8, 20), "channels": 1, "mean": (0.5,), "std": (0.5,), "num_classes": 11, "depth": 3},
+    {"image_size": 16, "pooling": "token", "local_mlp": True},
+    {"image_size": (16, 24), "pooling": "gap", "local_mlp": True},
 ]
 
 
@@ -141,6 +143,16 @@ def test_count_vit_parameters_matches_built_model(config):
     model = build_vit(**arguments)
     assert count_vit_parameters(**arguments) == model.count_params()
     assert count_vit_parameters(**arguments) == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+@pytest.mark.parametrize("pooling,leading_tokens", [("token", 1), ("gap", 0)])
+def test_local_mlp_convolves_each_block_on_the_patch_grid(pooling, leading_tokens):
+    model = tiny_vit(image_size=(16, 24), pooling=pooling, local_mlp=True)
+    for index in range(TINY_VIT["depth"]):
+        mlp = model.get_layer(f"block_{index}").mlp
+        assert isinstance(mlp, DepthwiseConvMLP)
+        assert (mlp.grid_size, mlp.leading_tokens) == ((4, 6), leading_tokens)
+    assert not isinstance(tiny_vit().get_layer("block_0").mlp, DepthwiseConvMLP)
 
 
 def test_vit_rejects_image_size_not_divisible_by_patch_size():

@@ -14,7 +14,7 @@ from keras_vit.models.image_model import ImageModel
 def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed_dim=768, depth=12, num_heads=12,
               mlp_dim=3072, pooling="token", dropout_rate=0.0, attention_dropout_rate=0.0, drop_path_rate=0.0,
               layer_scale_init=None, qkv_bias=True, include_top=True, mean=(0.5,), std=(0.5,),
-              classifier_activation=None, conv_stem=None, name="vit"):
+              classifier_activation=None, conv_stem=None, local_mlp=False, name="vit"):
     """Builds a ViT classifier that takes pixels in [0, 255] and returns logits.
 
     Layers are named so that checkpoints map onto them: `normalize`, (`stem`,) `patches`, `patch_encoder`,
@@ -43,6 +43,8 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
         classifier_activation: activation of the head; None returns logits (in float32 under mixed precision).
         conv_stem: None for ViT's patch projection, or the channels of a `ConvStem` of 3x3 convolutions that
             replaces it (ViT_C, Xiao et al. 2021), e.g. (32, 64, 64) for `patch_size` 4.
+        local_mlp: a 3x3 depth-wise convolution over the token grid inside each block's MLP, after its first
+            Dense layer (LocalViT, Li et al. 2021; `DepthwiseConvMLP`); the class token skips it.
         name: model name.
 
     Returns:
@@ -69,7 +71,9 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
     for index, rate in enumerate(drop_path_rates(drop_path_rate, depth)):
         x = TransformerBlock(num_heads, mlp_dim, dropout_rate=dropout_rate,
                              attention_dropout_rate=attention_dropout_rate, drop_path_rate=rate,
-                             layer_scale_init=layer_scale_init, qkv_bias=qkv_bias, name=f"block_{index}")(x)
+                             layer_scale_init=layer_scale_init, qkv_bias=qkv_bias,
+                             local_grid=grid if local_mlp else None, leading_tokens=int(pooling == "token"),
+                             name=f"block_{index}")(x)
     norm = LayerNorm(epsilon=1e-6, name="norm")
     pool = TokenPooling(pooling, name="pool")
     x = norm(pool(x)) if pooling == "gap" else pool(norm(x))
@@ -80,7 +84,7 @@ def build_vit(image_size=224, patch_size=16, channels=3, num_classes=1000, embed
 
 def count_vit_parameters(image_size=224, patch_size=16, channels=3, num_classes=1000, embed_dim=768, depth=12,
                          mlp_dim=3072, pooling="token", layer_scale_init=None, qkv_bias=True, include_top=True,
-                         conv_stem=None, **unused_arguments):
+                         conv_stem=None, local_mlp=False, **unused_arguments):
     """Trainable parameters of `build_vit(...)` with these arguments, counted without building the model.
 
     Example:
@@ -101,6 +105,7 @@ def count_vit_parameters(image_size=224, patch_size=16, channels=3, num_classes=
     block = (4 * dim  # two LayerNorms
              + dim * 3 * dim + qkv_bias * 3 * dim + dim * dim + dim  # attention
              + dim * mlp_dim + mlp_dim + mlp_dim * dim + dim  # MLP
+             + local_mlp * 10 * mlp_dim  # its 3x3 depth-wise convolution and bias
              + (layer_scale_init is not None) * 2 * dim)
     head = (dim + 1) * num_classes if include_top else 0
     pool = (dim + 1) * (pooling == "seq")
