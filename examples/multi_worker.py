@@ -51,7 +51,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True, help="folder with one sub-folder of images per class")
     parser.add_argument("--output", required=True, help="output folder, the same path on every worker")
-    parser.add_argument("--model", help="preset name (default: the recommended one, vitc_nano_patch4_32)")
+    parser.add_argument("--model", help="preset name (default: the recommended one, vitc_nano_patch4_local_32)")
     parser.add_argument("--epochs", type=int, help="default: the preset's recipe")
     parser.add_argument("--batch-size", type=int, help="global batch, split across the workers (default: the recipe's)")
     parser.add_argument("--local-workers", type=int, help="start this many workers on localhost (default: TF_CONFIG)")

@@ -1,7 +1,7 @@
 """Train a ViT on a folder of images, one sub-folder per class (what `keras-vit train --data-dir` does).
 
     python examples/train_folder.py flowers/ --model vit_tiny_patch16_224 --epochs 50 --batch-size 32
-    python examples/train_folder.py flowers/ --epochs 1                      # a quick try (vitc_nano_patch4_32)
+    python examples/train_folder.py flowers/ --epochs 1                # a quick try (vitc_nano_patch4_local_32)
 
 The folder is split 80 / 10 / 10 into train / validation / test (the same files every run); the output folder
 (default runs/<model>_folder) holds model.keras, best.keras, history.csv, logs/ and training_curves.png.
@@ -27,7 +27,7 @@ def main(data_dir, model=None, epochs=None, batch_size=None, output_dir=None, **
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", help="folder with one sub-folder of images per class")
-    parser.add_argument("--model", help="preset name (default: the recommended one, vitc_nano_patch4_32)")
+    parser.add_argument("--model", help="preset name (default: the recommended one, vitc_nano_patch4_local_32)")
     parser.add_argument("--epochs", type=int, help="default: the preset's recipe")
     parser.add_argument("--batch-size", type=int, help="default: the preset's recipe")
     parser.add_argument("--output", help="output folder (default: runs/<model>_folder)")

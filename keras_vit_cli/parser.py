@@ -105,7 +105,8 @@ def build_parser():
         "resumes from the output folder's backup/.")
     recipe = "the model's recipe, see README"
     option("--model", str, "preset name, see `keras-vit models`", default_text="the recommended one for the data: "
-           "vitc_nano_patch4_28 for digits, mnist and fashion_mnist, vitc_nano_patch4_32 for --data-dir and tfds")
+           "vitc_nano_patch4_local_28 for digits, mnist and fashion_mnist, vitc_nano_patch4_local_32 for --data-dir "
+           "and tfds")
     option("--weights", str, "start from a published checkpoint (name from `keras-vit models --pretrained`, or a "
                              ".safetensors/.npz file), new head for the data's classes", default_text="none")
     classifier_run_options(option, switch, recipe)

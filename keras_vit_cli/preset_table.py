@@ -64,4 +64,6 @@ PRESET_ROWS = (
     ("vitc_micro_patch4_32", 914602, 32, 4, "gap", 10),
     ("vitc_nano_patch4_28", 197866, 28, 4, "gap", 10),
     ("vitc_nano_patch4_32", 199402, 32, 4, "gap", 10),
+    ("vitc_nano_patch4_local_28", 202986, 28, 4, "gap", 10),
+    ("vitc_nano_patch4_local_32", 204522, 32, 4, "gap", 10),
 )

@@ -308,6 +308,8 @@ REFERENCE_PARAMETERS = {
     "vit_micro_patch4_28": 804_874,
     "vitc_nano_patch4_32": 199_402,
     "vitc_nano_patch4_28": 197_866,
+    "vitc_nano_patch4_local_32": 204_522,
+    "vitc_nano_patch4_local_28": 202_986,
     "vitc_micro_patch4_32": 914_602,
     "vitc_micro_patch4_28": 912_106,
     # Swin and Swin V2

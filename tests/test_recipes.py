@@ -25,6 +25,8 @@ def test_every_preset_has_a_recipe_matching_its_size():
     assert recipes["swin_tiny_patch4_window7_224"].warmup_epochs == 20
     assert recipes["vitc_nano_patch4_28"] == dataclasses.replace(recipes["vit_nano_patch4_28"], name="small_conv",
                                                                  epochs=100)
+    for name in ("vitc_nano_patch4_local_28", "vitc_nano_patch4_local_32"):
+        assert recipes[name] == recipes["vitc_nano_patch4_28"], name
 
 
 def test_the_convolutional_stem_presets_count_as_small_for_pretraining_and_fine_tuning():
@@ -37,10 +39,10 @@ def test_the_convolutional_stem_presets_count_as_small_for_pretraining_and_fine_
 
 
 def test_without_a_model_train_picks_the_recommended_preset_for_the_datas_channels():
-    assert recommended_model("digits") == recommended_model("fashion_mnist") == "vitc_nano_patch4_28"
-    assert recommended_model("mnist") == "vitc_nano_patch4_28"
+    assert recommended_model("digits") == recommended_model("fashion_mnist") == "vitc_nano_patch4_local_28"
+    assert recommended_model("mnist") == "vitc_nano_patch4_local_28"
     assert recommended_model("digits", data_dir="photos/") == recommended_model("tfds:cifar10") == (
-        "vitc_nano_patch4_32")
+        "vitc_nano_patch4_local_32")
     assert {recommended_model(name) for name in ("digits", "tfds:x")} <= set(PRESETS)
 
 

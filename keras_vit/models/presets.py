@@ -2,6 +2,7 @@
 
 Names follow the reference checkpoints (timm, big_vision): `vit_{size}_patch{patch}_{image size}`,
 `vitc_{size}_patch{patch}_{image size}` for a ViT whose patch projection is a convolutional stem (ViT_C),
+`vitc_{size}_patch{patch}_local_{image size}` for one that also convolves the tokens in each MLP (LocalViT),
 `swin_{size}_patch{patch}_window{window}_{image size}` and `swinv2_{size}_window{window}_{image size}` (patch 4),
 `pvt_v2_b{0-5}` / `pvt_v2_b2_li` (timm) and `pvt_{tiny,small,medium,large}` (the official PVT repository) at 224,
 `pvt[_v2]_{size}_patch{patch}_{image size}` for small images.
@@ -37,6 +38,11 @@ _IMAGENET_VARIANTS = [
 # (patch 4), measured on Fashion-MNIST (README, Performance) to train faster than the patch projection.
 _CONV_STEMS = {"nano": (32, 64, 64), "micro": (32, 64, 128)}
 
+# Sizes whose ViT_C also comes with LocalViT's locality (Li et al. 2021, "LocalViT: Bringing Locality to Vision
+# Transformers"): a 3x3 depth-wise convolution over the token grid in each block's MLP (`local_mlp`), which ended
+# 20-minute Fashion-MNIST runs higher than the plain ViT_C for 3% more time a step (benchmarks/README.md).
+_LOCAL_SIZES = ("nano",)
+
 # (size, patch size, image size, pooling) of every small-image preset.
 _SMALL_IMAGE_VARIANTS = [
     ("nano", 2, 32, "gap"), ("nano", 4, 32, "gap"), ("nano", 4, 28, "gap"),
@@ -60,6 +66,9 @@ def _vit_presets():
         if size in _CONV_STEMS and patch == 4:
             presets[f"vitc_{size}_patch{patch}_{image}"] = {
                 **presets[f"vit_{size}_patch{patch}_{image}"], "conv_stem": _CONV_STEMS[size]}
+        if size in _LOCAL_SIZES and patch == 4:
+            presets[f"vitc_{size}_patch{patch}_local_{image}"] = {
+                **presets[f"vitc_{size}_patch{patch}_{image}"], "local_mlp": True}
     return presets
 
 

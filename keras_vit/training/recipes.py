@@ -136,11 +136,12 @@ _RECIPES = (
 # The preset `train` picks without a model, by the channels of the data: the embedded digits, MNIST and
 # Fashion-MNIST are grayscale; image folders, shards and TFDS datasets are read as RGB at the preset's 32x32.
 # Measured here (README, Results): the convolutional stem's 7x7 tokens train faster and reach more accuracy in
-# the same minutes than the 2x2 patches of the earlier default, vit_nano_patch2_32.
+# the same minutes than the 2x2 patches of the earlier default, vit_nano_patch2_32; the MLPs' depth-wise
+# convolution (`local_mlp`) ended 20-minute Fashion-MNIST runs higher than the stem alone (benchmarks/README.md).
 GRAYSCALE_DATASETS = ("digits", "mnist", "fashion_mnist")
 # The grayscale datasets of centred objects whose mirror image is of the same class (clothes, not digits).
 CENTRED_OBJECT_DATASETS = ("fashion_mnist",)
-RECOMMENDED_MODELS = {1: "vitc_nano_patch4_28", 3: "vitc_nano_patch4_32"}
+RECOMMENDED_MODELS = {1: "vitc_nano_patch4_local_28", 3: "vitc_nano_patch4_local_32"}
 
 
 def recommended_model(dataset, data_dir=None):
@@ -152,9 +153,9 @@ def recommended_model(dataset, data_dir=None):
 
     Example:
         >>> recommended_model("fashion_mnist")
-        'vitc_nano_patch4_28'
+        'vitc_nano_patch4_local_28'
         >>> recommended_model("digits", data_dir="photos/")
-        'vitc_nano_patch4_32'
+        'vitc_nano_patch4_local_32'
     """
     return RECOMMENDED_MODELS[3 if _photographs(dataset, data_dir) else 1]
 

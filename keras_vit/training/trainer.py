@@ -84,8 +84,8 @@ def train(model=None, data=None, run=None, epochs=None, batch_size=None, learnin
 
     Args:
         model: preset name (see `list_models()`); None picks the recommended one for the data's channels
-            (`keras_vit.training.recipes.recommended_model`: vitc_nano_patch4_28 for the digits, MNIST and
-            Fashion-MNIST, vitc_nano_patch4_32 for image folders and TFDS), printed.
+            (`keras_vit.training.recipes.recommended_model`: vitc_nano_patch4_local_28 for the digits, MNIST and
+            Fashion-MNIST, vitc_nano_patch4_local_32 for image folders and TFDS), printed.
         data: the images, a `keras_vit.DataSpec` (dataset or image folder, validation and test folders, corrupt
             files, cache, tf.data service) or a dataset name; default: the embedded digits.
         run: how and where it runs, a `keras_vit.RunConfig` (output folder, seed, precision, strategy, XLA, steps
