@@ -126,7 +126,7 @@ def test_train_plans_its_epochs_records_them_and_given_epochs_win(tmp_path, caps
     assert "time budget not used: the number of epochs is given (1)" in printed
     assert "model vitc_nano_patch4_local_28: the recommended preset for digits" in printed
     assert given.model.get_layer("stem") is not None, "the convolutional stem of vitc_*"
-    assert given.model.get_layer("block_0").local_grid == (7, 7), "the MLPs' depth-wise convolution of *_local_*"
+    assert given.model.get_layer("block_0").local_grid == (2, 2), "*_local_*: the 8x8 digits' 2x2 grid of tokens"
     assert "planned_epochs" not in json.loads((tmp_path / "given" / "run.json").read_text())
     with pytest.raises(KerasViTError, match="time_budget=0 must be a positive number of seconds"):
         keras_vit.train(**tiny, time_budget=0, output_dir=tmp_path / "zero", verbose=0)
