@@ -40,7 +40,8 @@ _CONV_STEMS = {"nano": (32, 64, 64), "micro": (32, 64, 128)}
 
 # Sizes whose ViT_C also comes with LocalViT's locality (Li et al. 2021, "LocalViT: Bringing Locality to Vision
 # Transformers"): a 3x3 depth-wise convolution over the token grid in each block's MLP (`local_mlp`), which ended
-# 20-minute Fashion-MNIST runs higher than the plain ViT_C for 3% more time a step (benchmarks/README.md).
+# 20-minute Fashion-MNIST runs 0.1-0.3 points higher than the plain ViT_C for 3-5% more time a step
+# (benchmarks/README.md).
 _LOCAL_SIZES = ("nano",)
 
 # (size, patch size, image size, pooling) of every small-image preset.
