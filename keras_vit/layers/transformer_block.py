@@ -7,6 +7,7 @@ from keras_vit.layers.drop_path import DropPath
 from keras_vit.layers.layer_norm import LayerNorm
 from keras_vit.layers.layer_scale import LayerScale
 from keras_vit.layers.mlp import MLP
+from keras_vit.layers.pvt_attention import as_grid
 from keras_vit.layers.pvt_mlp import DepthwiseConvMLP
 
 
@@ -49,7 +50,7 @@ class TransformerBlock(keras.layers.Layer):
         self.layer_scale_init = None if layer_scale_init is None else float(layer_scale_init)
         self.qkv_bias = bool(qkv_bias)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.local_grid = None if local_grid is None else tuple(int(side) for side in local_grid)
+        self.local_grid = None if local_grid is None else as_grid(local_grid)
         self.leading_tokens = int(leading_tokens)
         policy = self.dtype_policy
         self.norm1 = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1")
