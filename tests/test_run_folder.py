@@ -7,7 +7,8 @@ import pytest
 from keras_vit.atomic_files import INCOMPLETE
 from keras_vit.errors import KerasViTError
 from keras_vit.training.history import HistoryLogger, keep_history_rows, read_history
-from keras_vit.training.run_folder import finish_run, mark_trained, prepare_run_folder, run_state
+from keras_vit.training.run_folder import (
+    finish_run, mark_trained, planned_epochs, prepare_run_folder, record_plan, run_state)
 
 ARGUMENTS = {"model": "vit_nano_patch4_28", "epochs": 3}
 
@@ -84,6 +85,20 @@ def test_resuming_keeps_the_backed_up_rows_and_drops_what_killed_writes_left(tmp
     assert not list(output.rglob(f"{INCOMPLETE}*"))
     _log(output, [2])
     assert read_history(output / "history.csv")["loss"] == [1.0, 0.5, 1 / 3]
+
+
+def test_a_resumed_run_keeps_its_time_budgets_plan_and_a_new_start_drops_it(tmp_path):
+    output = tmp_path / "run"
+    prepare_run_folder(output, ARGUMENTS)
+    record_plan(output, 27, 2)
+    _back_up(output, 4)
+    assert prepare_run_folder(output, ARGUMENTS) == 4, "the plan is no argument: the same run resumes"
+    recorded = json.loads((output / "run.json").read_text())
+    assert (planned_epochs(output), recorded["planned_warmup_epochs"]) == (27, 2)
+    (output / "backup" / "training_metadata.json").unlink()  # nothing backed up: the run starts over
+    assert prepare_run_folder(output, ARGUMENTS) == 0
+    assert planned_epochs(output) is None
+    assert "planned_warmup_epochs" not in json.loads((output / "run.json").read_text())
 
 
 def test_keep_history_rows_keeps_the_header_of_a_history_without_rows(tmp_path):

@@ -111,6 +111,7 @@ def test_train_plans_its_epochs_records_them_and_given_epochs_win(tmp_path, caps
     run = json.loads((tmp_path / "planned" / "run.json").read_text())
     assert run["time_budget"] == 16 and run["epochs"] is None
     assert run["planned_epochs"] == len(result.history["loss"]) == TIMED_EPOCHS + 1
+    assert run["planned_warmup_epochs"] == 1 and run["warmup_epochs"] == 5, "the plan's warmup, and the recipe's"
     schedule = schedule_of(result.model.optimizer)
     assert schedule.total_steps == 3 * 12, "the schedule spans the planned epochs"
     assert schedule.warmup_steps == 1 * 12, "the recipe's share of the planned epochs"

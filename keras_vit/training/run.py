@@ -353,7 +353,7 @@ class Run:
         schedule.total_steps = epochs * self.steps_per_epoch
         warmup = self._warmup_for(epochs)
         schedule.warmup_steps = warmup * self.steps_per_epoch
-        record_plan(self.run_dir, epochs)
+        record_plan(self.run_dir, epochs, warmup)
         if self.config.verbose:
             print(f"learning rate: warmup over {warmup} of the {epochs} planned epochs, then cosine decay")
 

@@ -26,6 +26,7 @@ LOGS_DIR = "logs"
 HISTORY_FILE = "history.csv"
 STATE = "state"  # the key of run.json that holds the state
 PLAN = "planned_epochs"  # the key of run.json that holds the epochs a time budget planned (`record_plan`)
+PLANNED_WARMUP = "planned_warmup_epochs"  # and the one that holds that plan's warmup epochs
 TRAINING, TRAINED, FINISHED = "training", "trained", "finished"
 FINAL_MODELS = ("model.keras", "encoder.keras")  # written when a training (or a pretraining) run ends
 RUN_OUTPUTS = (RUN_FILE, HISTORY_FILE, *FINAL_MODELS, "best.keras", "training_curves.png", "reconstruction.png",
@@ -37,9 +38,10 @@ def prepare_run_folder(output_dir, arguments, overwrite=False):
 
     A folder without `run.json` starts a new run. A folder whose `run.json` holds the same arguments resumes from
     its backup (`IntervalBackupAndRestore`, in `output_dir/backup`), in the state "training" or "trained", with the
-    epochs its time budget planned (`record_plan`), or starts over when no epoch was backed up. A folder holding another run, or the same run finished, is an error unless
-    `overwrite`, which deletes that run's files. `history.csv` keeps the rows of the backed-up epochs only (an epoch
-    cut short, or not backed up, is run again), and the temporary files of killed writes are deleted.
+    epochs and warmup its time budget planned (`record_plan`), or starts over when no epoch was backed up. A folder
+    holding another run, or the same run finished, is an error unless `overwrite`, which deletes that run's files.
+    `history.csv` keeps the rows of the backed-up epochs only (an epoch cut short, or not backed up, is run again),
+    and the temporary files of killed writes are deleted.
 
     Args:
         output_dir: the output folder (created when missing).
@@ -58,7 +60,7 @@ def prepare_run_folder(output_dir, arguments, overwrite=False):
     previous = _read_run_file(output_dir)
     state = run_state(output_dir)
     completed = _completed_epochs(output_dir / BACKUP_DIR)
-    plan = None if previous is None else previous.pop(PLAN, None)
+    plan = {} if previous is None else {key: previous.pop(key) for key in (PLAN, PLANNED_WARMUP) if key in previous}
     if previous is not None and not overwrite:
         previous.pop(STATE, None)
         differing = sorted(key for key in previous.keys() | arguments.keys()
@@ -73,11 +75,11 @@ def prepare_run_folder(output_dir, arguments, overwrite=False):
                                 f"output_dir=, or pass overwrite=True to replace it.")
     if previous is None or overwrite or completed == 0:
         _delete_run(output_dir)
-        completed, state, plan = 0, TRAINING, None
+        completed, state, plan = 0, TRAINING, {}
     output_dir.mkdir(parents=True, exist_ok=True)
     for folder in (output_dir, output_dir / BACKUP_DIR):
         remove_incomplete(folder)
-    _write_run_file(output_dir, {**arguments, **({PLAN: plan} if plan else {})}, state)
+    _write_run_file(output_dir, {**arguments, **plan}, state)
     keep_history_rows(output_dir / HISTORY_FILE, completed)
     return completed
 
@@ -103,17 +105,19 @@ def run_state(output_dir):
     return FINISHED if finished else TRAINING
 
 
-def record_plan(output_dir, epochs):
-    """Records in run.json the number of epochs a time budget planned; a resumed run keeps them.
+def record_plan(output_dir, epochs, warmup_epochs):
+    """Records in run.json the number of epochs a time budget planned and the warmup epochs of that plan; a
+    resumed run keeps them. The recipe in run.json holds the warmup of before the plan.
 
     Example:
-        >>> record_plan("runs/fashion", 27)
+        >>> record_plan("runs/fashion", 27, 2)
         >>> planned_epochs("runs/fashion")
         27
     """
     output_dir = pathlib.Path(output_dir)
     previous = _read_run_file(output_dir)
-    _write_run_file(output_dir, {**previous, PLAN: int(epochs)}, previous[STATE])
+    plan = {PLAN: int(epochs), PLANNED_WARMUP: int(warmup_epochs)}
+    _write_run_file(output_dir, {**previous, **plan}, previous[STATE])
 
 
 def planned_epochs(output_dir):
