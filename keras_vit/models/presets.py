@@ -65,11 +65,10 @@ def _vit_presets():
             **_VIT_SIZES[size],
         }
         if size in _CONV_STEMS and patch == 4:
-            presets[f"vitc_{size}_patch{patch}_{image}"] = {
-                **presets[f"vit_{size}_patch{patch}_{image}"], "conv_stem": _CONV_STEMS[size]}
-        if size in _LOCAL_SIZES and patch == 4:
-            presets[f"vitc_{size}_patch{patch}_local_{image}"] = {
-                **presets[f"vitc_{size}_patch{patch}_{image}"], "local_mlp": True}
+            vitc = {**presets[f"vit_{size}_patch{patch}_{image}"], "conv_stem": _CONV_STEMS[size]}
+            presets[f"vitc_{size}_patch{patch}_{image}"] = vitc
+            if size in _LOCAL_SIZES:
+                presets[f"vitc_{size}_patch{patch}_local_{image}"] = {**vitc, "local_mlp": True}
     return presets
 
 
